@@ -1,0 +1,126 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# make          build everything into .output/
+# make check    install what is missing, build, run unit, host and lab tests
+# make demo     install what is missing, build, run the demo
+# make bench    run the benchmarks under tests/bench and print their figures
+# V=1           show the commands
+
+OUT      := .output
+CC       ?= gcc
+CLANG    ?= clang
+BPFTOOL  ?= $(shell command -v bpftool || echo /usr/sbin/bpftool)
+ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	    -Wpointer-arith -Wformat=2 -Wundef -Wvla -Wcast-align -Wwrite-strings
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -I$(OUT) -Iuser
+LDLIBS   := -lbpf -lelf -lz -ljson-c
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf -Ibpf/vmlinux -Wall -Werror
+
+ifeq ($(V),1)
+Q :=
+msg =
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+# Userspace modules shared by the binaries and the tests.
+LIB_SRCS := user/observer.c user/hooks.c user/counters.c user/cgroupfs.c user/numa_table.c \
+	    user/stat_args.c user/stat_format.c user/tracefs.c
+LIB_OBJS := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
+
+BINS := $(OUT)/dynmem
+TEST_UNITS := test_counters test_numa_table test_cgroupfs test_stat_args test_stat_format
+TEST_HOST  := test_observer_host
+TESTS      := $(addprefix $(OUT)/tests/,$(TEST_UNITS) $(TEST_HOST))
+HELPERS    := $(OUT)/touch-pages $(OUT)/bench/fault-bench $(OUT)/bench/empty-hooks \
+	      $(OUT)/guest/demand
+
+.PHONY: all check check-unit check-host check-lab demo bench clean deps format
+all: $(BINS) $(TESTS) $(HELPERS)
+
+$(OUT) $(OUT)/user $(OUT)/tests $(OUT)/bench $(OUT)/guest:
+	$(Q)mkdir -p $@
+
+# --- BPF: object -> skeleton ------------------------------------------------
+$(OUT)/%.bpf.o: bpf/%.bpf.c bpf/observer.h $(wildcard bpf/*.bpf.h) | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/%.skel.h: $(OUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+# --- userspace ---------------------------------------------------------------
+$(OUT)/user/%.o: user/%.c $(wildcard user/*.h) bpf/observer.h | $(OUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/user/observer.o: $(OUT)/observer.skel.h
+
+$(OUT)/dynmem: $(OUT)/user/dynmem.o $(OUT)/user/stat.o $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUT)/user/dynmem.o $(OUT)/user/stat.o: $(OUT)/observer.skel.h
+
+# --- tests and helper programs ----------------------------------------------
+$(OUT)/tests/%.o: tests/%.c $(wildcard tests/*.h user/*.h) | $(OUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests -c $< -o $@
+
+$(OUT)/tests/test_%: $(OUT)/tests/test_%.o $(OUT)/tests/host_cgroup.o $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+$(OUT)/touch-pages: tests/touch-pages.c | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@
+
+$(OUT)/bench/fault-bench: tests/bench/fault-bench.c | $(OUT)/bench
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@
+
+$(OUT)/bench/empty-hooks: tests/bench/empty-hooks.c $(OUT)/empty_hooks.skel.h | $(OUT)/bench
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+
+$(OUT)/empty_hooks.bpf.o: tests/bench/empty_hooks.bpf.c | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# The guest workload runs as init's child in a tiny initramfs: static, no libc surprises.
+$(OUT)/guest/demand: tests/guest/demand.c | $(OUT)/guest
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -static $< -o $@
+
+# --- the two commands of the README -----------------------------------------
+deps:
+	$(Q)scripts/deps.sh
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/run-tests.sh $(addprefix $(OUT)/tests/,$(TEST_UNITS) $(TEST_HOST))
+
+check-unit: all
+	$(Q)scripts/run-tests.sh $(addprefix $(OUT)/tests/,$(TEST_UNITS))
+
+check-host: all
+	$(Q)scripts/run-tests.sh $(addprefix $(OUT)/tests/,$(TEST_HOST))
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh
+
+bench: all
+	$(Q)tests/bench/run-fault-bench.sh
+
+format:
+	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/*.c tests/*/*.c
+
+clean:
+	$(call msg,CLEAN,$(OUT))
+	$(Q)rm -rf $(OUT)

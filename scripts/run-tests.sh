@@ -1,0 +1,58 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Runs test binaries (cmocka) and test suites that end with an "N passed, M failed" line,
+# adds up their results and ends with one such line of its own. Exits non-zero when any
+# test failed or any runner died without saying how many passed.
+#
+#   run-tests.sh [--suite CMD]... [BINARY]...
+set -uo pipefail
+
+passed=0
+failed=0
+
+# Reads a runner's output from stdin, echoing it, and adds its counts.
+count() {
+	local line n
+	local got_summary=0
+	while IFS= read -r line; do
+		printf '%s\n' "$line"
+		if [[ $line =~ \[\ \ PASSED\ \ \]\ ([0-9]+)\ test ]]; then
+			passed=$((passed + BASH_REMATCH[1])); got_summary=1
+		elif [[ $line =~ \[\ \ FAILED\ \ \]\ ([0-9]+)\ test ]]; then
+			failed=$((failed + BASH_REMATCH[1])); got_summary=1
+		elif [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+			n=${BASH_REMATCH[1]}
+			passed=$((passed + n)); failed=$((failed + BASH_REMATCH[2])); got_summary=1
+		fi
+	done
+	return $((1 - got_summary))
+}
+
+run() {
+	local name=$1; shift
+	local status before=$failed
+	echo "== $name"
+	# The runner's exit status travels through a file: count() runs in this shell.
+	count < <("$@" 2>&1; echo $? > "$tmp/status") || {
+		echo "run-tests: $name printed no test summary" >&2
+		failed=$((failed + 1))
+	}
+	status=$(cat "$tmp/status")
+	if [[ $status -ne 0 && $failed -eq $before ]]; then
+		echo "run-tests: $name exited $status" >&2
+		failed=$((failed + 1))
+	fi
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--suite) run "$2" bash -c "$2"; shift 2 ;;
+	*) run "$(basename "$1")" "$1"; shift ;;
+	esac
+done
+echo
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
