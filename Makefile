@@ -84,9 +84,9 @@ $(OUT)/bench/fault-bench: tests/bench/fault-bench.c | $(OUT)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@
 
-$(OUT)/bench/empty-hooks: tests/bench/empty-hooks.c $(OUT)/empty_hooks.skel.h | $(OUT)/bench
+$(OUT)/bench/empty-hooks: tests/bench/empty-hooks.c $(OUT)/user/tracefs.o $(OUT)/empty_hooks.skel.h | $(OUT)/bench
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $< $(OUT)/user/tracefs.o $(LDLIBS) -o $@
 
 $(OUT)/empty_hooks.bpf.o: tests/bench/empty_hooks.bpf.c | $(OUT)
 	$(call msg,BPF,$@)

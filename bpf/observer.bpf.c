@@ -5,8 +5,9 @@
  * A VM is a cgroup v2; userspace maps its id to a slot in vm_slots. Everything else counts
  * into slot 0, "host". Each hook exists twice: a raw tracepoint (cheapest, prototype
  * arguments) and a classic tracepoint (format fields through CO-RE) as the fallback.
- * mm_page_alloc is classic only: its raw arguments carry a struct page *, and turning that
- * into a pfn needs the vmemmap base, which is not portable; the classic format has the pfn.
+ * mm_page_alloc's raw arguments carry a struct page *, and turning that into a pfn needs
+ * the vmemmap base, which is not portable: the raw variant serves single-node hosts, where
+ * every page is local, and the classic one, which has the pfn, serves NUMA hosts.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -61,13 +62,43 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
+/*
+ * Userspace bumps this after every change to vm_slots: a per-CPU cache entry made under
+ * another generation is not trusted.
+ */
+volatile __u64 slots_generation = 1;
+
+/* Per CPU, the last cgroup seen and its slot: a fault storm hashes its cgroup id once. */
+struct slot_cache {
+	__u64 cgroup_id;
+	__u64 generation;
+	__u32 slot;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct slot_cache);
+} slot_cache SEC(".maps");
+
 static __always_inline __u32 current_slot(__u64 *ret_cgroup_id)
 {
-	__u64 id = bpf_get_current_cgroup_id();
-	__u32 *slot = bpf_map_lookup_elem(&vm_slots, &id);
+	__u64 id = bpf_get_current_cgroup_id(), generation = slots_generation;
+	__u32 zero = 0, *slot, found;
+	struct slot_cache *cache = bpf_map_lookup_elem(&slot_cache, &zero);
 
 	*ret_cgroup_id = id;
-	return slot ? *slot : DM_SLOT_HOST;
+	if (cache && cache->cgroup_id == id && cache->generation == generation)
+		return cache->slot;
+	slot = bpf_map_lookup_elem(&vm_slots, &id);
+	found = slot ? *slot : DM_SLOT_HOST;
+	if (cache) {
+		cache->cgroup_id = id;
+		cache->generation = generation;
+		cache->slot = found;
+	}
+	return found;
 }
 
 static __always_inline struct dm_counters *slot_counters(__u32 slot)
@@ -258,6 +289,15 @@ SEC("raw_tp/kvm_try_async_get_page")
 int raw_kvm_try_async_get_page(struct bpf_raw_tracepoint_args *ctx)
 {
 	count_event(DM_ASYNC_PF, 1, NO_BURST);
+	return 0;
+}
+
+SEC("raw_tp/mm_page_alloc")
+int raw_mm_page_alloc(struct bpf_raw_tracepoint_args *ctx)
+{
+	/* Attached on single-node hosts only (hooks.c): a page allocated there is local. */
+	if (ctx->args[0])
+		count_event(DM_ALLOC_LOCAL, 1ULL << (ctx->args[1] & 31), NO_BURST);
 	return 0;
 }
 

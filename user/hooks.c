@@ -8,15 +8,15 @@
 #include "hooks.h"
 
 const struct hook hooks[] = {
-	{ "page_fault_user", "exceptions", true },
-	{ "mm_page_alloc", "kmem", false },
-	{ "kvm_page_fault", "kvm", true },
-	{ "kvm_mmu_set_spte", "kvmmmu", true },
-	{ "kvm_mmu_split_huge_page", "kvmmmu", true },
-	{ "kvm_unmap_hva_range", "kvm", true },
-	{ "kvm_age_hva", "kvm", true },
-	{ "kvm_try_async_get_page", "kvm", true },
-	{ "mm_vmscan_memcg_reclaim_begin", "vmscan", true },
+	{ "page_fault_user", "exceptions", .has_raw = true },
+	{ "mm_page_alloc", "kmem", .has_raw = true, .raw_is_node_blind = true },
+	{ "kvm_page_fault", "kvm", .has_raw = true },
+	{ "kvm_mmu_set_spte", "kvmmmu", .has_raw = true },
+	{ "kvm_mmu_split_huge_page", "kvmmmu", .has_raw = true },
+	{ "kvm_unmap_hva_range", "kvm", .has_raw = true },
+	{ "kvm_age_hva", "kvm", .has_raw = true },
+	{ "kvm_try_async_get_page", "kvm", .has_raw = true },
+	{ "mm_vmscan_memcg_reclaim_begin", "vmscan", .has_raw = true },
 };
 const size_t nr_hooks = sizeof(hooks) / sizeof(hooks[0]);
 

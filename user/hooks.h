@@ -9,7 +9,8 @@
 struct hook {
 	const char *name;     /* tracepoint; programs are raw_<name> and tp_<name> */
 	const char *system;   /* its tracefs system, for tp/<system>/<name> */
-	bool has_raw;	      /* false: classic tracepoint only (see observer.bpf.c) */
+	bool has_raw;	      /* false: classic tracepoint only */
+	bool raw_is_node_blind; /* the raw variant can't tell a page's node: single-node only */
 };
 
 enum hook_state {

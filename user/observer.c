@@ -75,7 +75,8 @@ static int plan_hooks(struct observer *o, const struct observer_opts *opts)
 static void attach_hook(struct observer *o, size_t i)
 {
 	const struct hook *h = &hooks[i];
-	struct bpf_program *prog = h->has_raw ? hook_prog(o, "raw_", h->name) : NULL;
+	bool raw = h->has_raw && !(h->raw_is_node_blind && o->remote_counting);
+	struct bpf_program *prog = raw ? hook_prog(o, "raw_", h->name) : NULL;
 	struct bpf_link *link = NULL;
 	int err = -ENOENT;
 
@@ -216,6 +217,12 @@ static int zero_slot(struct observer *o, __u32 slot)
 	return 0;
 }
 
+/* Invalidates the per-CPU slot caches of the BPF side (see current_slot()). */
+static void slots_changed(struct observer *o)
+{
+	__atomic_add_fetch(&o->skel->data->slots_generation, 1, __ATOMIC_SEQ_CST);
+}
+
 int observer_add_vm(struct observer *o, __u64 cgroup_id, __u32 *ret_slot)
 {
 	int slots_fd = bpf_map__fd(o->skel->maps.vm_slots);
@@ -235,6 +242,7 @@ int observer_add_vm(struct observer *o, __u64 cgroup_id, __u32 *ret_slot)
 		return err;
 	if (bpf_map_update_elem(slots_fd, &cgroup_id, &slot, BPF_NOEXIST))
 		return -errno;
+	slots_changed(o);
 	o->slot_used[slot] = true;
 	*ret_slot = slot;
 	return 0;
@@ -249,6 +257,7 @@ int observer_remove_vm(struct observer *o, __u64 cgroup_id)
 		return -ENOENT;
 	if (bpf_map_delete_elem(slots_fd, &cgroup_id))
 		return -errno;
+	slots_changed(o);
 	o->slot_used[slot] = false;
 	return 0;
 }

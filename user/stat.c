@@ -99,6 +99,18 @@ static int count_burst(void *ctx, const struct dm_event_burst *ev)
 	return 0;
 }
 
+/* One line on stderr once attached: scripts wait for it, stdout stays pure frames. */
+static void announce(struct session *s)
+{
+	size_t n, live = 0;
+	const struct hook_status *hs = observer_hooks(s->obs, &n);
+
+	for (size_t i = 0; i < n; i++)
+		live += hook_state_live(hs[i].state);
+	fprintf(stderr, "dynmem stat: watching %zu cgroup(s), %zu of %zu hooks live\n",
+		s->args.nr_cgroups, live, n);
+}
+
 static int open_observer(struct session *s)
 {
 	struct observer_opts opts = { .off = s->args.off };
@@ -123,6 +135,7 @@ static int open_observer(struct session *s)
 		s->rows[i].id = s->vms[i].id;
 	}
 	s->rows[s->args.nr_cgroups].cgroup = "host";
+	announce(s);
 	return 0;
 }
 
