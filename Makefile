@@ -15,8 +15,8 @@ ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	    -Wpointer-arith -Wformat=2 -Wundef -Wvla -Wcast-align -Wwrite-strings
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -I$(OUT) -Iuser
-LDLIBS   := -lbpf -lelf -lz -ljson-c
+CFLAGS   += -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -I$(OUT) -Iuser -Ienforce
+LDLIBS   := -lbpf -lelf -lz -ljson-c -linih -lnuma -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf -Ibpf/vmlinux -Wall -Werror
 
 ifeq ($(V),1)
@@ -27,22 +27,26 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-# Userspace modules shared by the binaries and the tests.
-LIB_SRCS := user/observer.c user/hooks.c user/counters.c user/cgroupfs.c user/numa_table.c \
-	    user/stat_args.c user/stat_format.c user/tracefs.c
+# Userspace modules shared by the binaries and the tests: every user/ and enforce/ file
+# except the mains and the CLI's verbs (user/cmd_*.c).
+MAINS    := user/dynmem.c user/dynmemd.c
+CMD_SRCS := $(wildcard user/cmd_*.c)
+LIB_SRCS := $(filter-out $(MAINS) $(CMD_SRCS),$(wildcard user/*.c enforce/*.c))
 LIB_OBJS := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
 
 BINS := $(OUT)/dynmem
-TEST_UNITS := test_counters test_numa_table test_cgroupfs test_stat_args test_stat_format
-TEST_HOST  := test_observer_host
+# tests/test_*_host.c load BPF into the running kernel (root); the rest are pure units.
+TEST_HOST  := $(basename $(notdir $(wildcard tests/test_*_host.c)))
+TEST_UNITS := $(filter-out $(TEST_HOST),$(basename $(notdir $(wildcard tests/test_*.c))))
 TESTS      := $(addprefix $(OUT)/tests/,$(TEST_UNITS) $(TEST_HOST))
 HELPERS    := $(OUT)/touch-pages $(OUT)/bench/fault-bench $(OUT)/bench/empty-hooks \
 	      $(OUT)/guest/demand
 
+.SECONDARY:
 .PHONY: all check check-unit check-host check-lab demo bench clean deps format
 all: $(BINS) $(TESTS) $(HELPERS)
 
-$(OUT) $(OUT)/user $(OUT)/tests $(OUT)/bench $(OUT)/guest:
+$(OUT) $(OUT)/user $(OUT)/enforce $(OUT)/tests $(OUT)/bench $(OUT)/guest:
 	$(Q)mkdir -p $@
 
 # --- BPF: object -> skeleton ------------------------------------------------
@@ -55,20 +59,24 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
 # --- userspace ---------------------------------------------------------------
-$(OUT)/user/%.o: user/%.c $(wildcard user/*.h) bpf/observer.h | $(OUT)/user
+HEADERS := $(wildcard user/*.h enforce/*.h) bpf/observer.h
+
+$(OUT)/user/%.o: user/%.c $(HEADERS) | $(OUT)/user
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+$(OUT)/enforce/%.o: enforce/%.c $(HEADERS) | $(OUT)/enforce
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Ienforce -c $< -o $@
+
 $(OUT)/user/observer.o: $(OUT)/observer.skel.h
 
-$(OUT)/dynmem: $(OUT)/user/dynmem.o $(OUT)/user/stat.o $(LIB_OBJS)
+$(OUT)/dynmem: $(OUT)/user/dynmem.o $(patsubst %.c,$(OUT)/%.o,$(CMD_SRCS)) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/user/dynmem.o $(OUT)/user/stat.o: $(OUT)/observer.skel.h
-
 # --- tests and helper programs ----------------------------------------------
-$(OUT)/tests/%.o: tests/%.c $(wildcard tests/*.h user/*.h) | $(OUT)/tests
+$(OUT)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(HEADERS) | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests -c $< -o $@
 

@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include "cgroupfs.h"
 
 /* mountinfo escapes blanks and backslashes as \ooo. */
@@ -175,4 +177,108 @@ int cgroupfs_move_pid(const char *path, pid_t pid)
 		err = -errno;
 	close(fd);
 	return err;
+}
+
+int cgroupfs_read(int dirfd, const char *file, char *buf, size_t len)
+{
+	int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (n < 0)
+		return (int)n;
+	buf[n] = '\0';
+	if (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	return (int)n;
+}
+
+static int parse_u64(const char *s, __u64 *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!strcmp(s, "max")) {
+		*ret = CGROUPFS_MAX;
+		return 0;
+	}
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || (*end && *end != '\n' && *end != ' '))
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int cgroupfs_read_u64(int dirfd, const char *file, __u64 *ret)
+{
+	char buf[64];
+	int n = cgroupfs_read(dirfd, file, buf, sizeof(buf));
+
+	return n < 0 ? n : parse_u64(buf, ret);
+}
+
+int cgroupfs_read_key(int dirfd, const char *file, const char *key, __u64 *ret)
+{
+	char buf[8192], *line, *save = NULL;
+	size_t klen = strlen(key);
+	int n = cgroupfs_read(dirfd, file, buf, sizeof(buf));
+
+	if (n < 0)
+		return n;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (!strncmp(line, key, klen) && line[klen] == ' ')
+			return parse_u64(line + klen + 1, ret);
+	return -ENOENT;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig; /* only there to interrupt the kernel's reclaim loop */
+}
+
+int cgroupfs_write(int dirfd, const char *file, const char *value, unsigned int timeout_ms)
+{
+	struct sigaction sa = { .sa_handler = on_alarm }, old;
+	struct itimerval bound = { .it_value = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 } };
+	struct itimerval off = { 0 };
+	size_t len = strlen(value);
+	ssize_t n;
+	int fd = openat(dirfd, file, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (timeout_ms) {
+		sigaction(SIGALRM, &sa, &old); /* no SA_RESTART: the write must return */
+		setitimer(ITIMER_REAL, &bound, NULL);
+	}
+	n = write(fd, value, len);
+	if (n < 0)
+		n = -errno;
+	if (timeout_ms) {
+		setitimer(ITIMER_REAL, &off, NULL);
+		sigaction(SIGALRM, &old, NULL);
+	}
+	close(fd);
+	if (n == -EINTR)
+		return 0; /* cut short in reclaim: the value is in place */
+	if (n < 0)
+		return (int)n;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+int cgroupfs_write_u64(int dirfd, const char *file, __u64 value, unsigned int timeout_ms)
+{
+	char buf[32];
+
+	if (value == CGROUPFS_MAX)
+		snprintf(buf, sizeof(buf), "max");
+	else
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)value);
+	return cgroupfs_write(dirfd, file, buf, timeout_ms);
 }

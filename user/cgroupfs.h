@@ -4,6 +4,7 @@
 #define DYNMEM_CGROUPFS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <linux/types.h>
 
@@ -27,5 +28,27 @@ int cgroupfs_id(const char *path, __u64 *ret_id);
 int cgroupfs_create(const char *path);		/* 0, also when it exists */
 int cgroupfs_remove(const char *path);		/* 0, also when it is gone */
 int cgroupfs_move_pid(const char *path, pid_t pid);
+
+/*
+ * I/O on one cgroup's files, relative to a directory fd of the cgroup: a cgroup removed
+ * under us fails with -ENOENT/-ENODEV on its fd instead of touching a new one of the same
+ * name. Tests point these at a temp dir shaped like cgroupfs.
+ */
+#define CGROUPFS_MAX UINT64_MAX /* "max" in memory.high / memory.max */
+
+/* The file's text, NUL-terminated, trailing newline dropped; bytes read or -errno. */
+int cgroupfs_read(int dirfd, const char *file, char *buf, size_t len);
+/* A number or "max" (CGROUPFS_MAX). */
+int cgroupfs_read_u64(int dirfd, const char *file, __u64 *ret);
+/* One "key value" line of a flat-keyed file such as memory.stat; -ENOENT if absent. */
+int cgroupfs_read_key(int dirfd, const char *file, const char *key, __u64 *ret);
+/*
+ * Writes a number (CGROUPFS_MAX as "max"). Lowering memory.high or memory.max makes the
+ * writer reclaim; the kernel stops that early on a pending signal, after the new limit is
+ * already in place. So the write is cut short by SIGALRM after timeout_ms (0: no bound),
+ * and the limit still holds. The caller must not block SIGALRM.
+ */
+int cgroupfs_write_u64(int dirfd, const char *file, __u64 value, unsigned int timeout_ms);
+int cgroupfs_write(int dirfd, const char *file, const char *value, unsigned int timeout_ms);
 
 #endif

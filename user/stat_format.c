@@ -51,9 +51,12 @@ static const char *human(char *buf, size_t len, double v)
 	static const char suffix[] = " kMGTPE";
 	int i = 0;
 
-	while (v >= 99999.5 && i < 6) {
-		v /= 1000;
-		i++;
+	/* Past 5 digits, scale to under 1000 so that "%.2f" stays at most "999.99k". */
+	if (v >= 99999.5) {
+		while (v >= 999.995 && i < 6) {
+			v /= 1000;
+			i++;
+		}
 	}
 	if (i)
 		snprintf(buf, len, "%.2f%c", v, suffix[i]);
