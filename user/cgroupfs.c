@@ -249,7 +249,8 @@ int cgroupfs_write(int dirfd, const char *file, const char *value, unsigned int 
 	struct itimerval off = { 0 };
 	size_t len = strlen(value);
 	ssize_t n;
-	int fd = openat(dirfd, file, O_WRONLY | O_CLOEXEC);
+	/* O_TRUNC as a shell's ">" would: cgroupfs ignores it, a test's plain file needs it. */
+	int fd = openat(dirfd, file, O_WRONLY | O_TRUNC | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
