@@ -34,7 +34,7 @@ CMD_SRCS := $(wildcard user/cmd_*.c)
 LIB_SRCS := $(filter-out $(MAINS) $(CMD_SRCS),$(wildcard user/*.c enforce/*.c))
 LIB_OBJS := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
 
-BINS := $(OUT)/dynmem
+BINS := $(OUT)/dynmem $(OUT)/dynmemd
 # tests/test_*_host.c load BPF into the running kernel (root); the rest are pure units.
 TEST_HOST  := $(basename $(notdir $(wildcard tests/test_*_host.c)))
 TEST_UNITS := $(filter-out $(TEST_HOST),$(basename $(notdir $(wildcard tests/test_*.c))))
@@ -70,6 +70,10 @@ $(OUT)/enforce/%.o: enforce/%.c $(HEADERS) | $(OUT)/enforce
 	$(Q)$(CC) $(CFLAGS) -Ienforce -c $< -o $@
 
 $(OUT)/user/observer.o: $(OUT)/observer.skel.h
+
+$(OUT)/dynmemd: $(OUT)/user/dynmemd.o $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 $(OUT)/dynmem: $(OUT)/user/dynmem.o $(patsubst %.c,$(OUT)/%.o,$(CMD_SRCS)) $(LIB_OBJS)
 	$(call msg,LINK,$@)

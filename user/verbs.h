@@ -4,5 +4,6 @@
 #define DYNMEM_VERBS_H
 
 int cmd_stat(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@ void vm_init(struct vm *vm, const struct config_vm *cfg)
 	vm->node = -1;
 	vm->numa_node_written = -1;
 	vm->psi_some_avg10_pct = -1;
+	vm->qmp_watched_fd = -1;
 }
 
 void vm_enforcer_result(struct vm *vm, enum enforcer_id id, int rc, __u64 now_ns,

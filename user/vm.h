@@ -11,6 +11,7 @@
 #include "observer.h"
 
 struct qmp;
+struct daemon;
 
 /* The guest's last balloon report, as QMP gave it. */
 struct vm_guest_stats {
@@ -58,6 +59,12 @@ struct vm {
 	__u64 balloon_requested_bytes;
 	int numa_node_written; /* -1: none */
 
+	/* Bookkeeping of the daemon that owns it. */
+	struct daemon *daemon;
+	int qmp_watched_fd; /* the fd the loop watches for this VM's QMP, -1 none */
+	bool qmp_watch_out;
+	__u32 qmp_backoff_s;
+	__u64 overhead_measured_ns;
 	char problem[256]; /* what is wrong with it now, for status; empty when fine */
 	struct vm *next;
 };
