@@ -116,13 +116,14 @@ deps:
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/run-tests.sh $(addprefix $(OUT)/tests/,$(TEST_UNITS) $(TEST_HOST)) \
-		--suite tests/cli/test-stat.sh
+		--suite tests/cli/test-stat.sh --suite tests/daemon/test-daemon.sh
 
 check-unit: all
 	$(Q)scripts/run-tests.sh $(addprefix $(OUT)/tests/,$(TEST_UNITS))
 
 check-host: all
-	$(Q)scripts/run-tests.sh $(addprefix $(OUT)/tests/,$(TEST_HOST)) --suite tests/cli/test-stat.sh
+	$(Q)scripts/run-tests.sh $(addprefix $(OUT)/tests/,$(TEST_HOST)) --suite tests/cli/test-stat.sh \
+		--suite tests/daemon/test-daemon.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

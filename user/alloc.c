@@ -8,8 +8,13 @@
  * smaller granules of other VMs still use what is left. Defined this way the result does
  * not depend on how it is computed, and raising a VM's floor to anything up to what it got
  * changes nothing; that is what makes a re-plan with assigned = targets come out the same
- * (no flapping). Going granule by granule would be too slow for 10,000 VMs, so a continuous
- * solve finds the level first and a heap hands out the last granules in key order.
+ * (no flapping).
+ *
+ * Going granule by granule would take millions of steps for 10,000 VMs, so a fill runs in
+ * rounds: find the highest level whose granules all fit (a continuous solve, then a few
+ * Newton steps on the rounded sum), take every granule below it at once, hand out the next
+ * few in key order from a heap until one does not fit, drop the VMs that can't fit any
+ * more, and go again with the rest.
  */
 #include <errno.h>
 #include <math.h>
@@ -28,9 +33,10 @@ struct slot {
 	__u64 floor_bytes;
 	__u64 cap_bytes;
 	__u64 gran_bytes;
-	__u64 x_bytes; /* the result */
+	__u64 x_bytes; /* so far; the result in the end */
+	__u64 y_bytes; /* at the level being tried */
 	double scale;  /* level λ means λ·scale bytes: weight × cap */
-	double lo, hi; /* levels at which it leaves its floor and reaches its cap */
+	double lo, hi; /* levels at which it leaves x and reaches its cap */
 	__u32 weight;  /* effective: 1 for weight 0 once every weighted VM is satisfied */
 };
 
@@ -123,12 +129,12 @@ static __u64 next_boundary(const struct slot *s, __u64 b)
 	return s->cap_bytes - down <= s->gran_bytes ? s->cap_bytes : down + s->gran_bytes;
 }
 
-/* The boundary before b (b above the floor): the granule multiple below, or the floor. */
+/* The boundary before b, not below x (x is one: fills only ever stop on boundaries). */
 static __u64 prev_boundary(const struct slot *s, __u64 b)
 {
 	__u64 p = (b - 1) & ~(s->gran_bytes - 1);
 
-	return p < s->floor_bytes ? s->floor_bytes : p;
+	return p < s->x_bytes ? s->x_bytes : p;
 }
 
 static double key_of(const struct slot *s, __u64 b)
@@ -137,31 +143,35 @@ static double key_of(const struct slot *s, __u64 b)
 }
 
 /*
- * The highest boundary whose key is at most lam. The product gives a guess; the keys
- * decide, so that this agrees exactly with the order the heap hands granules out in.
+ * The highest boundary whose key is at most lam, from x on. The keys decide, so that this
+ * agrees exactly with the heap's order; the product is only a guess, but one that the
+ * keys can't contradict unless a boundary lies within 2^-40 of it, so the divisions run
+ * only then.
  */
 static __u64 amount_at(const struct slot *s, double lam)
 {
-	double v = lam * s->scale;
+	double v = lam * s->scale, margin = v * 0x1p-40;
 	__u64 b;
 
 	if (v >= (double)s->cap_bytes) {
 		b = s->cap_bytes;
-	} else if (v <= (double)s->floor_bytes) {
-		b = s->floor_bytes;
+	} else if (v <= (double)s->x_bytes) {
+		b = s->x_bytes;
 	} else {
 		b = (__u64)v & ~(s->gran_bytes - 1);
-		if (b < s->floor_bytes)
-			b = s->floor_bytes;
+		if (b < s->x_bytes)
+			b = s->x_bytes;
 	}
-	while (b > s->floor_bytes && key_of(s, b) > lam)
-		b = prev_boundary(s, b);
-	while (b < s->cap_bytes && key_of(s, next_boundary(s, b)) <= lam)
-		b = next_boundary(s, b);
+	if (b < s->cap_bytes && (double)next_boundary(s, b) - v <= margin)
+		while (b < s->cap_bytes && key_of(s, next_boundary(s, b)) <= lam)
+			b = next_boundary(s, b);
+	if (b > s->x_bytes && v - (double)b <= margin)
+		while (b > s->x_bytes && key_of(s, b) > lam)
+			b = prev_boundary(s, b);
 	return b;
 }
 
-/* --- the continuous level ---------------------------------------------------------- */
+/* --- the level --------------------------------------------------------------------- */
 
 /* A breakpoint of s strictly inside (l, r); the caller knows there is one. */
 static double inner_breakpoint(const struct slot *s, double l, double r)
@@ -181,9 +191,9 @@ static double median3(double a, double b, double c)
 }
 
 /*
- * The level λ at which Σ (clamp(λ·scale, floor, cap) − floor) over act[0..na) equals spare.
- * The function is piecewise linear with two breakpoints per VM; instead of sorting them,
- * each round evaluates it at a median-of-three breakpoint, halves the bracket and folds
+ * The level λ at which Σ (clamp(λ·scale, x, cap) − x) over act[0..na) equals spare, without
+ * granules. The function is piecewise linear with two breakpoints per VM; instead of sorting
+ * them, each pass evaluates it at a median-of-three breakpoint, halves the bracket and folds
  * the VMs with no breakpoint left inside into a constant and a slope. Expected O(n).
  */
 static double solve_level(struct ctx *c, size_t na, double spare)
@@ -205,9 +215,9 @@ static double solve_level(struct ctx *c, size_t na, double spare)
 			double v = p * s->scale;
 
 			if (v >= (double)s->cap_bytes)
-				f += (double)s->cap_bytes - (double)s->floor_bytes;
-			else if (v > (double)s->floor_bytes)
-				f += v - (double)s->floor_bytes;
+				f += (double)s->cap_bytes - (double)s->x_bytes;
+			else if (v > (double)s->x_bytes)
+				f += v - (double)s->x_bytes;
 		}
 		if (f <= spare)
 			l = p;
@@ -217,12 +227,12 @@ static double solve_level(struct ctx *c, size_t na, double spare)
 			const struct slot *s = &c->s[u[j]];
 
 			if (s->hi <= l) {
-				konst += (double)s->cap_bytes - (double)s->floor_bytes;
+				konst += (double)s->cap_bytes - (double)s->x_bytes;
 			} else if (s->lo >= r) {
-				/* at its floor all through the bracket: adds nothing */
+				/* at x all through the bracket: adds nothing */
 			} else if (s->lo <= l && s->hi >= r) {
 				slope += s->scale;
-				konst -= (double)s->floor_bytes;
+				konst -= (double)s->x_bytes;
 			} else {
 				u[k++] = u[j];
 			}
@@ -235,7 +245,74 @@ static double solve_level(struct ctx *c, size_t na, double spare)
 	return lam < l ? l : lam > r ? r : lam;
 }
 
-/* --- handing out the last granules in key order ------------------------------------ */
+/*
+ * Bytes that level lam adds to act[0..na), each VM's amount in y. ret_slope: how fast that
+ * grows with the level, from the VMs between x and their cap.
+ */
+static u128 try_level(struct ctx *c, size_t na, double lam, double *ret_slope)
+{
+	double slope = 0;
+	u128 sum = 0;
+
+	for (size_t k = 0; k < na; k++) {
+		struct slot *s = &c->s[c->act[k]];
+
+		s->y_bytes = amount_at(s, lam);
+		sum += s->y_bytes - s->x_bytes;
+		if (s->y_bytes < s->cap_bytes && lam * s->scale > (double)s->x_bytes)
+			slope += s->scale;
+	}
+	*ret_slope = slope;
+	return sum;
+}
+
+#define LEVEL_TRIES 10
+
+/*
+ * Raises act[0..na) to a level whose granules all fit in spare, as high as a few tries
+ * get: the continuous level first (rounding only loses), then Newton steps on the rounded
+ * sum, halving back when a step overshoots. What is left is the heap's. Returns the bytes
+ * taken and, in ret_hi, a level known to overshoot (INFINITY if none was seen).
+ */
+static __u64 raise_level(struct ctx *c, size_t na, __u64 spare, __u64 close_bytes, double *ret_hi)
+{
+	double lo = 0, hi = INFINITY, lam, slope;
+	u128 got, at_lo = 0;
+	bool y_at_lo = true; /* y holds the amounts at lo */
+
+	for (size_t k = 0; k < na; k++) {
+		struct slot *s = &c->s[c->act[k]];
+
+		s->lo = (double)s->x_bytes / s->scale;
+		s->hi = (double)s->cap_bytes / s->scale;
+		s->y_bytes = s->x_bytes;
+	}
+	lam = solve_level(c, na, (double)spare) * (1 - 0x1p-30);
+	for (int i = 0; i < LEVEL_TRIES && lam > lo && lam < hi; i++) {
+		got = try_level(c, na, lam, &slope);
+		y_at_lo = got <= spare;
+		if (!y_at_lo) {
+			hi = lam;
+			lam = lo + (hi - lo) / 2;
+			continue;
+		}
+		lo = lam;
+		at_lo = got;
+		if (spare - got <= close_bytes || slope <= 0)
+			break;
+		lam += (double)(spare - got) / slope;
+		if (lam >= hi)
+			lam = lo + (hi - lo) / 2;
+	}
+	if (!y_at_lo)
+		at_lo = try_level(c, na, lo, &slope);
+	for (size_t k = 0; k < na; k++)
+		c->s[c->act[k]].x_bytes = c->s[c->act[k]].y_bytes;
+	*ret_hi = hi;
+	return (__u64)at_lo;
+}
+
+/* --- the last granules, in key order ----------------------------------------------- */
 
 static bool heap_before(const struct ctx *c, const struct heap_ent *a, const struct heap_ent *b)
 {
@@ -271,133 +348,102 @@ static void heapify(const struct ctx *c, struct heap_ent *hp, size_t n)
 		sift_down(c, hp, n, i);
 }
 
-/* Drops every VM whose next granule is bigger than left: it can never fit again. */
-static size_t drop_unfitting(const struct ctx *c, struct heap_ent *hp, size_t n, __u64 left)
+static __u64 next_step(const struct slot *s)
 {
-	size_t k = 0;
-
-	for (size_t j = 0; j < n; j++) {
-		const struct slot *s = &c->s[hp[j].i];
-
-		if (next_boundary(s, s->x_bytes) - s->x_bytes <= left)
-			hp[k++] = hp[j];
-	}
-	heapify(c, hp, k);
-	return k;
+	return next_boundary(s, s->x_bytes) - s->x_bytes;
 }
 
-static void hand_out(struct ctx *c, size_t na, __u64 left)
+/*
+ * Hands out granules of act[0..na) in key order until the first that does not fit. Only
+ * VMs with a boundary at or below hi can come before that one. Returns the bytes left;
+ * *stuck tells whether a granule did not fit (rather than everyone reaching the cap).
+ */
+static __u64 hand_out(struct ctx *c, size_t na, __u64 left, double hi, bool *stuck)
 {
 	struct heap_ent *hp = c->heap;
-	bool dropped = false;
 	size_t nh = 0;
 
 	for (size_t k = 0; k < na; k++) {
 		struct slot *s = &c->s[c->act[k]];
+		double key;
 
-		if (s->x_bytes < s->cap_bytes)
-			hp[nh++] = (struct heap_ent){ key_of(s, next_boundary(s, s->x_bytes)),
-						      c->act[k] };
+		if (s->x_bytes >= s->cap_bytes)
+			continue;
+		key = key_of(s, next_boundary(s, s->x_bytes));
+		if (key <= hi)
+			hp[nh++] = (struct heap_ent){ key, c->act[k] };
 	}
 	heapify(c, hp, nh);
+	*stuck = false;
 	while (nh && left) {
 		struct slot *s = &c->s[hp[0].i];
-		__u64 nb = next_boundary(s, s->x_bytes);
+		__u64 step = next_step(s);
 
-		if (nb - s->x_bytes > left) {
-			/* The first misfit usually leaves less than any granule: one sweep. */
-			if (!dropped) {
-				nh = drop_unfitting(c, hp, nh, left);
-				dropped = true;
-			} else {
-				hp[0] = hp[--nh];
-				sift_down(c, hp, nh, 0);
-			}
-			continue;
+		if (step > left) {
+			*stuck = true;
+			break;
 		}
-		left -= nb - s->x_bytes;
-		s->x_bytes = nb;
-		if (nb < s->cap_bytes)
-			hp[0].key = key_of(s, next_boundary(s, nb));
-		else
-			hp[0] = hp[--nh];
-		sift_down(c, hp, nh, 0);
+		left -= step;
+		s->x_bytes += step;
+		if (s->x_bytes < s->cap_bytes && (hp[0].key = key_of(s, next_boundary(s, s->x_bytes))) <= hi)
+			sift_down(c, hp, nh, 0);
+		else if (--nh)
+			hp[0] = hp[nh], sift_down(c, hp, nh, 0);
 	}
+	*stuck |= !nh && hi < INFINITY;
+	return left;
 }
 
-/* --- fills ------------------------------------------------------------------------- */
+/*
+ * Keeps in act the VMs that can still take a granule of left bytes; a VM whose next
+ * granule does not fit now never will, since left only shrinks. Returns how many, and in
+ * ret_step the smallest next granule among them.
+ */
+static size_t keep_fitting(struct ctx *c, size_t na, __u64 left, __u64 *ret_step)
+{
+	__u64 smallest = UINT64_MAX;
+	size_t k = 0;
 
-/* Distributes spare bytes above the floors of act[0..na) by weighted level. */
+	for (size_t j = 0; j < na; j++) {
+		const struct slot *s = &c->s[c->act[j]];
+		__u64 step;
+
+		if (s->x_bytes >= s->cap_bytes)
+			continue;
+		step = next_step(s);
+		if (step > left)
+			continue;
+		smallest = step < smallest ? step : smallest;
+		c->act[k++] = c->act[j];
+	}
+	*ret_step = smallest;
+	return k;
+}
+
+/* Distributes spare bytes above the current amounts of act[0..na), in key order. */
 static void level_fill(struct ctx *c, size_t na, __u64 spare)
 {
-	double lam = 0;
-	u128 used = 0;
+	__u64 step = 0;
 
 	for (size_t k = 0; k < na; k++) {
 		struct slot *s = &c->s[c->act[k]];
 
 		s->scale = (double)s->weight * (double)s->cap_bytes;
-		s->lo = (double)s->floor_bytes / s->scale;
-		s->hi = (double)s->cap_bytes / s->scale;
+		s->x_bytes = s->floor_bytes;
+		step = k && step < s->gran_bytes ? step : s->gran_bytes;
 	}
-	if (spare && na)
-		/* A hair below the solution: rounding must not overshoot; the heap adds the rest. */
-		lam = solve_level(c, na, (double)spare) * (1 - 0x1p-30);
-	for (;;) {
-		used = 0;
-		for (size_t k = 0; k < na; k++) {
-			struct slot *s = &c->s[c->act[k]];
+	while (na && spare) {
+		bool stuck;
+		double hi;
 
-			s->x_bytes = amount_at(s, lam);
-			used += s->x_bytes - s->floor_bytes;
-		}
-		if (used <= spare || lam == 0)
+		/* Close enough when the heap is left a few dozen granules. */
+		spare -= raise_level(c, na, spare, 32 * step, &hi);
+		spare = hand_out(c, na, spare, hi, &stuck);
+		if (!stuck)
 			break;
-		lam = lam > 1e-300 ? lam / 2 : 0; /* never seen: floating point went astray */
+		na = keep_fitting(c, na, spare, &step);
 	}
-	hand_out(c, na, spare - (__u64)used);
 }
-
-/*
- * Fills idx[0..m) within budget: every VM between its floor and its cap, by weight when
- * short. Weight 0 is a tier below: it leaves its floor only once every weighted VM has its
- * cap, and then shares what is left by want. The caller checked Σ floor ≤ budget.
- */
-static void fill(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
-{
-	u128 sum_cap = 0, sum_tier1 = 0, fixed = 0;
-	bool tier1_fits;
-	size_t na = 0;
-
-	for (size_t k = 0; k < m; k++) {
-		const struct slot *s = &c->s[idx[k]];
-
-		sum_cap += s->cap_bytes;
-		sum_tier1 += c->vms[idx[k]].weight ? s->cap_bytes : s->floor_bytes;
-	}
-	if (sum_cap <= budget) {
-		for (size_t k = 0; k < m; k++)
-			c->s[idx[k]].x_bytes = c->s[idx[k]].cap_bytes;
-		return;
-	}
-	tier1_fits = sum_tier1 <= budget;
-	for (size_t k = 0; k < m; k++) {
-		struct slot *s = &c->s[idx[k]];
-		__u32 weight = c->vms[idx[k]].weight;
-		bool filled = tier1_fits ? !weight : weight;
-
-		if (!filled || s->floor_bytes >= s->cap_bytes) {
-			s->x_bytes = filled || !tier1_fits ? s->floor_bytes : s->cap_bytes;
-			fixed += s->x_bytes;
-			continue;
-		}
-		s->weight = weight ? weight : 1;
-		fixed += s->floor_bytes;
-		c->act[na++] = idx[k];
-	}
-	level_fill(c, na, budget - (__u64)fixed);
-}
-
 /* --- one group: all VMs when spanning, else the VMs of one node ------------------------ */
 
 struct group_result {

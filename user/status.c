@@ -75,7 +75,7 @@ static json_object *enforcers_json(struct daemon *d, const struct vm *vm)
 
 static const char *vm_state(const struct vm *vm)
 {
-	if (vm->problem[0])
+	if (vm->problem[0] || vm->qmp_error[0])
 		return "degraded";
 	if (vm->cgroup_fd < 0 && !vm->qmp_ready)
 		return "absent";
@@ -89,7 +89,7 @@ static json_object *vm_json(struct daemon *d, const struct vm *vm)
 
 	add_str(o, "name", c->name);
 	add_str(o, "state", vm_state(vm));
-	add_str(o, "problem", vm->problem);
+	add_str(o, "problem", vm->problem[0] ? vm->problem : vm->qmp_error);
 	add_str(o, "cgroup", vm->cgroup_path[0] ? vm->cgroup_path : c->cgroup);
 	add_str(o, "qmp", c->qmp);
 	add_str(o, "qmp_state", vm->qmp ? qmp_state_name(qmp_state(vm->qmp)) : "none");
@@ -105,7 +105,7 @@ static json_object *vm_json(struct daemon *d, const struct vm *vm)
 	json_object_object_add(o, "under_pressure", json_object_new_boolean(vm->demand.pressure));
 	json_object_object_add(o, "availability_pct", availability(vm));
 	json_object_object_add(o, "pressure_pct", pressure(vm));
-	add_str(o, "reason", alloc_reason_name((enum alloc_reason)vm->reason));
+	add_str(o, "reason", vm->pending ? "pending" : alloc_reason_name((enum alloc_reason)vm->reason));
 	json_object_object_add(o, "node", json_object_new_int(vm->node));
 	add_u64(o, "memory_current_bytes", vm->memory_current_bytes);
 	add_u64(o, "overhead_bytes", vm->overhead_bytes);
@@ -134,6 +134,7 @@ static json_object *host_json(struct daemon *d)
 	add_u64(o, "reserve_bytes", d->reserve_bytes);
 	add_u64(o, "overhead_bytes", d->overhead_bytes);
 	add_u64(o, "budget_bytes", d->budget_bytes);
+	add_u64(o, "pending_bytes", d->pending_bytes);
 	add_u64(o, "assigned_bytes", assigned);
 	add_u64(o, "free_bytes", d->budget_bytes > assigned ? d->budget_bytes - assigned : 0);
 	add_u64(o, "nodes", d->host.nr_nodes);

@@ -93,6 +93,23 @@ static void vm_demand(struct daemon *d, struct vm *vm)
 	vm->guest_prev = vm->guest;
 }
 
+/*
+ * A ballooned VM whose size is not known yet (QMP not up, or no answer so far) is not
+ * planned: acting blind could yank its memory. It counts at what it may hold: what the host
+ * backs for it when the cgroup says, else its maximum.
+ */
+static bool vm_pending(const struct vm *vm)
+{
+	return vm->enforce[ENFORCER_BALLOON] && !vm->balloon_actual_bytes;
+}
+
+static __u64 vm_held_bytes(const struct vm *vm)
+{
+	if (vm->memory_current_bytes > vm->overhead_bytes)
+		return vm->memory_current_bytes - vm->overhead_bytes;
+	return vm->cfg.maximum_bytes;
+}
+
 /* With spanning off, each VM lives on one node: its own, or the best fit, chosen once. */
 static int vm_node(struct daemon *d, struct vm *vm)
 {
@@ -125,10 +142,12 @@ static void host_budget(struct daemon *d, struct alloc_host *h)
 
 	d->reserve_bytes = d->cfg.host.reserve_auto ? config_reserve_auto_bytes(total) :
 						      d->cfg.host.reserve_bytes;
-	d->overhead_bytes = 0;
-	for (struct vm *vm = d->vms; vm; vm = vm->next)
+	d->overhead_bytes = d->pending_bytes = 0;
+	for (struct vm *vm = d->vms; vm; vm = vm->next) {
 		d->overhead_bytes += vm->overhead_bytes;
-	used = d->reserve_bytes + d->overhead_bytes;
+		d->pending_bytes += vm->pending ? vm_held_bytes(vm) : 0;
+	}
+	used = d->reserve_bytes + d->overhead_bytes + d->pending_bytes;
 	d->budget_bytes = total > used ? total - used : 0;
 
 	alloc_host_defaults(h);
@@ -143,7 +162,7 @@ static void host_budget(struct daemon *d, struct alloc_host *h)
 
 		for (struct vm *vm = d->vms; vm; vm = vm->next)
 			if (vm->node == (int)n)
-				node_used += vm->overhead_bytes;
+				node_used += vm->overhead_bytes + (vm->pending ? vm_held_bytes(vm) : 0);
 		h->node_budget_bytes[n] = node_total > node_used ? node_total - node_used : 0;
 	}
 }
@@ -197,11 +216,14 @@ static void decide_and_act(struct daemon *d)
 		log_err("out of memory planning %zu VMs", n);
 		goto out;
 	}
-	for (vm = d->vms; vm; vm = vm->next, i++) {
+	for (vm = d->vms; vm; vm = vm->next) {
 		vm->assigned_bytes = vm_assigned(vm);
 		vm->node = vm_node(d, vm);
 		vm_demand(d, vm);
-		in[i] = (struct alloc_vm){
+		vm->pending = vm_pending(vm);
+		if (vm->pending)
+			continue;
+		in[i++] = (struct alloc_vm){
 			.minimum_bytes = vm->cfg.minimum_bytes,
 			.maximum_bytes = vm->cfg.maximum_bytes,
 			.buffer_pct = vm->cfg.buffer_pct,
@@ -213,6 +235,7 @@ static void decide_and_act(struct daemon *d)
 			.last_shrink_ns = vm->last_shrink_ns,
 		};
 	}
+	n = i;
 	host_budget(d, &h);
 	err = alloc_plan(&h, in, n, out, &d->summary);
 	if (err) {
@@ -224,8 +247,9 @@ static void decide_and_act(struct daemon *d)
 			"minimum; lower minimums, the reserve, or move VMs away");
 	snprintf(d->alarm, sizeof(d->alarm), "%s",
 		 d->summary.overcommitted ? "overcommitted: the minimums exceed the budget" : "");
-	for (vm = d->vms, i = 0; vm; vm = vm->next, i++)
-		act(d, vm, &out[i]);
+	for (vm = d->vms, i = 0; vm; vm = vm->next)
+		if (!vm->pending)
+			act(d, vm, &out[i++]);
 out:
 	free(in);
 	free(out);

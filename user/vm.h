@@ -45,6 +45,7 @@ struct vm {
 	__u64 bursts; /* observer bursts since the last tick */
 
 	/* What was decided. */
+	bool pending; /* not planned: its size is not known yet */
 	struct demand demand;
 	__u64 assigned_bytes; /* what the guest has now */
 	__u64 target_bytes;
@@ -65,7 +66,8 @@ struct vm {
 	bool qmp_watch_out;
 	__u32 qmp_backoff_s;
 	__u64 overhead_measured_ns;
-	char problem[256]; /* what is wrong with it now, for status; empty when fine */
+	char problem[256];   /* what is wrong with it now, for status; empty when fine */
+	char qmp_error[256]; /* why its QMP session is down, empty when up */
 	struct vm *next;
 };
 

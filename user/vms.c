@@ -141,6 +141,7 @@ static void qmp_on_ready(struct vm *vm, __u64 now_ns)
 
 	log_info("vm %s: QMP connected to %s (QEMU %s)", vm->cfg.name, vm->cfg.qmp,
 		 qmp_qemu_version(vm->qmp));
+	vm->qmp_error[0] = '\0';
 	vm->qmp_ready = true;
 	vm->qmp_backoff_s = 0;
 	qmp_set_stats_interval(vm->qmp, BALLOON_DEVICE, interval_s ?: 1, on_stats_interval, vm,
@@ -150,7 +151,14 @@ static void qmp_on_ready(struct vm *vm, __u64 now_ns)
 
 static void qmp_on_down(struct vm *vm, __u64 now_ns)
 {
-	vm->qmp_ready = false;
+	const char *why = qmp_last_error(vm->qmp);
+
+	/* Said once per reason: a QEMU that stays away is not news every few seconds. */
+	if (strcmp(why, vm->qmp_error)) {
+		log_warn("vm %s: QMP: %s (retrying with a back-off)", vm->cfg.name, why);
+		snprintf(vm->qmp_error, sizeof(vm->qmp_error), "%s", why);
+	}
+	vm->qmp_ready = false; /* its last known balloon size stands until a session says more */
 	vm->qmp_backoff_s = vm->qmp_backoff_s ? vm->qmp_backoff_s * 2 : 1;
 	if (vm->qmp_backoff_s > QMP_BACKOFF_MAX_S)
 		vm->qmp_backoff_s = QMP_BACKOFF_MAX_S;
@@ -163,12 +171,8 @@ static void qmp_after_io(struct vm *vm, __u64 now_ns)
 
 	if (s == QMP_READY && !vm->qmp_ready)
 		qmp_on_ready(vm, now_ns);
-	else if ((s == QMP_DISCONNECTED || s == QMP_BROKEN) && vm->qmp_ready) {
-		log_warn("vm %s: QMP session ended: %s", vm->cfg.name, qmp_last_error(vm->qmp));
-		qmp_on_down(vm, now_ns);
-	} else if ((s == QMP_DISCONNECTED || s == QMP_BROKEN) && !vm->qmp_retry_ns) {
-		qmp_on_down(vm, now_ns); /* a connect that failed on the way */
-	}
+	else if ((s == QMP_DISCONNECTED || s == QMP_BROKEN) && (vm->qmp_ready || !vm->qmp_retry_ns))
+		qmp_on_down(vm, now_ns); /* a session that ended, or a connect that failed */
 	qmp_rewatch(vm);
 }
 

@@ -1,0 +1,190 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# dynmemd on this host, as an operator runs it: the real daemon, real BPF, real cgroups
+# under the cgroup2 mount, its real control socket and CLI. QEMU is played by
+# tests/fakeqmp.py (this host cannot boot guests; the lab runs real QEMU). Proves: demand
+# from guest reports, weight under shortage, shrinking rate-limited, a broken reload kept
+# out, garbage and vanished QMP sockets survived, adoption of a QEMU with no cgroup, and
+# relaxing on SIGTERM. Ends with "N passed, M failed".
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+out=$repo/.output
+mount=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+tmp=$(mktemp -d /tmp/dynmem-daemon-test.XXXXXX)
+cgtop=$mount/dynmem-daemon-test-$$
+conf=$tmp/dynmem.conf
+sock=$tmp/dynmem.sock
+passed=0 failed=0
+daemon_pid= fake_db= fake_rest= fake_adopt=
+MiB=$((1 << 20))
+
+cleanup() {
+	local pid
+	for pid in $daemon_pid $fake_db $fake_rest $fake_adopt; do
+		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	done
+	rmdir "$cgtop"/* "$cgtop" "$mount/dynmem.slice/adopt.scope" "$mount/dynmem.slice" \
+		2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ok() { echo "ok   $1"; passed=$((passed + 1)); }
+not_ok() { echo "FAIL $1"; [[ -n ${2:-} ]] && echo "     $2"; failed=$((failed + 1)); }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
+
+status() { DYNMEM_SOCKET=$sock "$out/dynmem" status --json; }
+# vm NAME KEY: one field of one VM from the daemon's status.
+vm() { status | python3 -c "import json,sys; v=[v for v in json.load(sys.stdin)['vms'] if v['name']=='$1'][0]; print(v['$2'])"; }
+# wait_for SECONDS CMD...: until CMD succeeds.
+wait_for() {
+	local deadline=$((SECONDS + $1)); shift
+	until "$@"; do
+		[[ $SECONDS -ge $deadline ]] && return 1
+		sleep 0.2
+	done
+}
+
+start_fake() { # start_fake VAR ARGS...: a fakeqmp process, its pid in VAR
+	local var=$1; shift
+	python3 "$repo/tests/fakeqmp.py" --log "$tmp/qmp.log" "$@" > "$tmp/fake.$var" 2>&1 &
+	printf -v "$var" %s $!
+	wait_for 5 grep -q ready "$tmp/fake.$var"
+}
+
+mkdir -p "$cgtop/db" "$cgtop/cache" "$cgtop/bad"
+total_mb=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)
+# A host with 3 GiB for its VMs: everything else is the reserve.
+write_config() {
+	cat > "$conf" <<EOF
+[host]
+reserve = $((total_mb - 3072))M
+interval = 500
+control-socket = $sock
+state-dir = $tmp/state
+
+[vm db]
+cgroup = ${cgtop#$mount/}/db
+qmp = $tmp/db.qmp
+startup = 1G
+minimum = 512M
+maximum = 2G
+weight = 8000
+
+[vm cache]
+cgroup = ${cgtop#$mount/}/cache
+qmp = $tmp/cache.qmp
+startup = 1G
+minimum = 512M
+maximum = 2G
+weight = 2000
+
+[vm bad]
+cgroup = ${cgtop#$mount/}/bad
+qmp = $tmp/bad.qmp
+startup = 256M
+maximum = 256M
+
+[vm adopt]
+qmp = $tmp/adopt.qmp
+startup = 256M
+maximum = 512M
+EOF
+}
+write_config
+
+# Guests of 2 GiB ballooned down to 1 GiB, each using 1800 MiB of it: both want their
+# maximum (1800 * 1.2 > 2048), and 4 GiB of wants don't fit in 3.
+start_fake fake_db --socket "$tmp/db.qmp:2048:1800:1024"
+start_fake fake_rest --socket "$tmp/cache.qmp:2048:1800:1024" --garbage "$tmp/bad.qmp"
+start_fake fake_adopt --socket "$tmp/adopt.qmp:512:128"
+
+"$out/dynmemd" --config "$conf" --foreground > "$tmp/dynmemd.log" 2>&1 &
+daemon_pid=$!
+
+ready() { [[ $(vm db qmp_state) == ready && $(vm cache qmp_state) == ready ]]; }
+if wait_for 10 ready; then ok "QMP sessions up with both fake QEMUs"; else
+	not_ok "QMP sessions up" "$(status)"; fi
+
+# Under shortage, weight decides: db (8000) ends with more than cache (2000).
+settled() {
+	local db cache
+	db=$(vm db balloon_actual_bytes) cache=$(vm cache balloon_actual_bytes)
+	[[ $db -gt $cache && $((db + cache)) -le $((3072 * MiB)) ]]
+}
+if wait_for 10 settled; then
+	ok "short of memory: db $(($(vm db balloon_actual_bytes) / MiB)) MiB > cache $(($(vm cache balloon_actual_bytes) / MiB)) MiB, sum within the 3 GiB budget"
+else
+	not_ok "weight under shortage" "db $(vm db balloon_actual_bytes) cache $(vm cache balloon_actual_bytes)"
+fi
+check "demand comes from the guests' reports" [ "$(vm db demand_source)" = guest ]
+avail_ok() {
+	python3 -c "import sys; a, b = map(float, sys.argv[1:]); sys.exit(0 if a >= b else 1)" \
+		"$(vm db availability_pct)" "$(vm cache availability_pct)"
+}
+check "the heavier VM has the better availability" avail_ok
+
+# The guest's balloon really moved: fakeqmp got "balloon" with the target of each VM.
+balloons() { grep -c "\"socket\": \"$tmp/$1.qmp\", \"execute\": \"balloon\"" "$tmp/qmp.log"; }
+check "balloon requests reached QEMU" [ "$(balloons db)" -ge 1 ]
+
+# Demand falls: cache now uses 200 MiB. It gives memory back, but at most 10% of what it
+# has per step, not at once.
+before=$(vm cache balloon_actual_bytes) db_before=$(vm db balloon_actual_bytes)
+echo 200 > "$tmp/cache.qmp.used"
+shrunk() { [[ $(vm cache balloon_actual_bytes) -lt $before ]]; }
+if wait_for 10 shrunk; then
+	after=$(vm cache balloon_actual_bytes)
+	if [[ $((before - after)) -le $((before / 10 + MiB)) ]]; then
+		ok "shrinking is rate-limited: $((before / MiB)) -> $((after / MiB)) MiB in one step ($(vm cache reason))"
+	else
+		not_ok "shrink step bounded" "$before -> $after"
+	fi
+else
+	not_ok "cache gives memory back" "$(status)"
+fi
+# ... and db, heavier and short, takes what cache gave back.
+db_grows() { [[ $(vm db balloon_actual_bytes) -gt $((db_before + 64 * MiB)) ]]; }
+check "freed memory goes to the VM that wants it" wait_for 15 db_grows
+
+# A QEMU answering garbage costs only its own session.
+check "garbage on a QMP socket: that VM only" [ "$(vm bad qmp_state)" != ready ]
+check "... and the daemon says what happened" grep -q "vm bad: QMP: .*garbage from QEMU" "$tmp/dynmemd.log"
+check "... and counts it at its maximum until it is known" [ "$(vm bad reason)" = pending ]
+
+# Adoption: the QEMU behind adopt.qmp had no cgroup; now it lives in dynmem.slice.
+adopted() { grep -q "^0::/dynmem.slice/adopt.scope$" "/proc/$fake_adopt/cgroup"; }
+check "a QEMU with only a QMP socket is adopted into dynmem.slice/adopt.scope" wait_for 5 adopted
+
+# A broken reload keeps the running config.
+echo "[vm db]" >> "$conf"
+echo "weight = 12000" >> "$conf"
+kill -HUP "$daemon_pid"
+refused() { grep -q "reload refused" "$tmp/dynmemd.log"; }
+check "a bad reload is refused with file:line" wait_for 5 refused
+check "... and the running config is kept" [ "$(vm db weight)" = 8000 ]
+write_config
+
+# QEMU goes away and comes back.
+kill "$fake_db"; wait "$fake_db" 2>/dev/null; fake_db=
+down() { [[ $(vm db qmp_state) != ready ]]; }
+check "a vanished QMP socket is noticed" wait_for 5 down
+check "... while the other VMs are still served" [ "$(vm cache qmp_state)" = ready ]
+start_fake fake_db --socket "$tmp/db.qmp:2048:1800:1024"
+up() { [[ $(vm db qmp_state) == ready ]]; }
+check "... and reconnected when QEMU is back" wait_for 10 up
+
+# SIGTERM: the daemon exits cleanly and asks each balloon to stay where it is.
+actual=$(vm cache balloon_actual_bytes)
+kill -TERM "$daemon_pid"
+wait "$daemon_pid"; rc=$?; daemon_pid=
+check "SIGTERM: exit 0" [ "$rc" -eq 0 ]
+last_cache=$(grep "\"socket\": \"$tmp/cache.qmp\", \"execute\": \"balloon\"" "$tmp/qmp.log" | tail -1 |
+	python3 -c "import json,sys; print(json.load(sys.stdin)['arguments']['value'])")
+check "... and cache's balloon is held at its size at exit ($((actual / MiB)) MiB)" [ "$last_cache" = "$actual" ]
+check "... and the socket is gone" [ ! -e "$sock" ]
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]] || { echo "--- dynmemd log"; cat "$tmp/dynmemd.log"; exit 1; }
