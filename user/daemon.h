@@ -53,6 +53,7 @@ struct daemon {
 	__u64 ticks, last_tick_ns, tick_cost_ns;
 	__u64 started_ns;
 	char alarm[256]; /* host-wide trouble now (overcommit...), empty when fine */
+	int prom_error;	 /* the last textfile write's, to log a failure once */
 };
 
 /* daemon.c */

@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "demand.h"
 #include "log.h"
+#include "prom.h"
 #include "loop.h"
 #include "size.h"
 #include "vm.h"
@@ -255,6 +256,18 @@ out:
 	free(out);
 }
 
+static void publish(struct daemon *d)
+{
+	int err;
+
+	if (!d->cfg.host.textfile[0])
+		return;
+	err = prom_write(d->cfg.host.textfile, d);
+	if (err && err != d->prom_error)
+		log_warn("cannot write the metrics to %s: %s", d->cfg.host.textfile, strerror(-err));
+	d->prom_error = err;
+}
+
 void tick_run(struct daemon *d)
 {
 	__u64 start = loop_now_ns();
@@ -269,4 +282,5 @@ void tick_run(struct daemon *d)
 	d->ticks++;
 	d->last_tick_ns = start;
 	d->tick_cost_ns = loop_now_ns() - start;
+	publish(d);
 }

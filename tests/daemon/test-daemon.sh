@@ -65,6 +65,9 @@ interval = 500
 control-socket = $sock
 state-dir = $tmp/state
 
+[export]
+textfile = $tmp/dynmem.prom
+
 [vm db]
 cgroup = ${cgtop#$mount/}/db
 qmp = $tmp/db.qmp
@@ -157,6 +160,17 @@ check "... and counts it at its maximum until it is known" [ "$(vm bad reason)" 
 # Adoption: the QEMU behind adopt.qmp had no cgroup; now it lives in dynmem.slice.
 adopted() { grep -q "^0::/dynmem.slice/adopt.scope$" "/proc/$fake_adopt/cgroup"; }
 check "a QEMU with only a QMP socket is adopted into dynmem.slice/adopt.scope" wait_for 5 adopted
+
+# The Prometheus textfile: there, 0644, and valid for promtool.
+check "textfile written with mode 0644" [ "$(stat -c %a "$tmp/dynmem.prom")" = 644 ]
+if promtool check metrics < "$tmp/dynmem.prom" > "$tmp/promtool.out" 2>&1; then
+	ok "promtool check metrics accepts it ($(grep -c '^dynmem_' "$tmp/dynmem.prom") samples)"
+else
+	not_ok "promtool check metrics" "$(cat "$tmp/promtool.out")"
+fi
+check "... with each VM's assigned memory" grep -q '^dynmem_vm_assigned_bytes{vm="db"} [0-9]' "$tmp/dynmem.prom"
+check "... and the observer's counters" grep -q '^dynmem_vm_host_faults_total{vm="adopt"} [0-9]' "$tmp/dynmem.prom"
+check "no temp file left behind" [ -z "$(ls "$tmp" | grep 'dynmem.prom.tmp')" ]
 
 # A broken reload keeps the running config.
 echo "[vm db]" >> "$conf"
