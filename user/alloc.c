@@ -34,7 +34,9 @@ struct slot {
 	__u64 cap_bytes;
 	__u64 gran_bytes;
 	__u64 x_bytes; /* so far; the result in the end */
-	__u64 y_bytes; /* at the level being tried */
+	__u64 y_bytes; /* at the highest level known to fit */
+	__u64 z_bytes; /* at the lowest level known not to */
+	__u64 t_bytes; /* at the level being tried */
 	double scale;  /* level λ means λ·scale bytes: weight × cap */
 	double lo, hi; /* levels at which it leaves x and reaches its cap */
 	__u32 weight;  /* effective: 1 for weight 0 once every weighted VM is satisfied */
@@ -246,39 +248,42 @@ static double solve_level(struct ctx *c, size_t na, double spare)
 }
 
 /*
- * Bytes that level lam adds to act[0..na), each VM's amount in y. ret_slope: how fast that
+ * Bytes that level lam adds to act[0..na), each VM's amount in t. ret_slope: how fast that
  * grows with the level, from the VMs between x and their cap.
  */
-static u128 try_level(struct ctx *c, size_t na, double lam, double *ret_slope)
+static u128 try_level(struct ctx *c, const __u32 *list, size_t n, double lam, double *ret_slope)
 {
 	double slope = 0;
 	u128 sum = 0;
 
-	for (size_t k = 0; k < na; k++) {
-		struct slot *s = &c->s[c->act[k]];
+	for (size_t k = 0; k < n; k++) {
+		struct slot *s = &c->s[list[k]];
 
-		s->y_bytes = amount_at(s, lam);
-		sum += s->y_bytes - s->x_bytes;
-		if (s->y_bytes < s->cap_bytes && lam * s->scale > (double)s->x_bytes)
+		s->t_bytes = amount_at(s, lam);
+		sum += s->t_bytes - s->y_bytes;
+		if (s->t_bytes < s->cap_bytes && lam * s->scale > (double)s->x_bytes)
 			slope += s->scale;
 	}
 	*ret_slope = slope;
 	return sum;
 }
 
-#define LEVEL_TRIES 10
+#define NEWTON_TRIES 4
 
 /*
- * Raises act[0..na) to a level whose granules all fit in spare, as high as a few tries
- * get: the continuous level first (rounding only loses), then Newton steps on the rounded
- * sum, halving back when a step overshoots. What is left is the heap's. Returns the bytes
- * taken and, in ret_hi, a level known to overshoot (INFINITY if none was seen).
+ * Raises act[0..na) to a level whose granules all fit in spare, close enough below the
+ * highest such level that the heap is left few granules: the continuous level first
+ * (rounding only loses), Newton steps on the rounded sum until one overshoots, then
+ * halving the bracket, with only the VMs that have a boundary inside it. y holds each
+ * VM's amount at lo, z at hi. Returns the bytes taken, and in ret_hi the level that
+ * overshot (INFINITY if none did).
  */
 static __u64 raise_level(struct ctx *c, size_t na, __u64 spare, __u64 close_bytes, double *ret_hi)
 {
 	double lo = 0, hi = INFINITY, lam, slope;
-	u128 got, at_lo = 0;
-	bool y_at_lo = true; /* y holds the amounts at lo */
+	u128 at_lo = 0, at_hi = 0, got;
+	__u32 *u = c->todo;
+	size_t nu = 0;
 
 	for (size_t k = 0; k < na; k++) {
 		struct slot *s = &c->s[c->act[k]];
@@ -288,24 +293,54 @@ static __u64 raise_level(struct ctx *c, size_t na, __u64 spare, __u64 close_byte
 		s->y_bytes = s->x_bytes;
 	}
 	lam = solve_level(c, na, (double)spare) * (1 - 0x1p-30);
-	for (int i = 0; i < LEVEL_TRIES && lam > lo && lam < hi; i++) {
-		got = try_level(c, na, lam, &slope);
-		y_at_lo = got <= spare;
-		if (!y_at_lo) {
+	for (int i = 0; i < NEWTON_TRIES && lam > lo; i++) {
+		got = try_level(c, c->act, na, lam, &slope);
+		if (got > spare) {
 			hi = lam;
-			lam = lo + (hi - lo) / 2;
-			continue;
+			at_hi = got;
+			for (size_t k = 0; k < na; k++) {
+				struct slot *s = &c->s[c->act[k]];
+
+				s->z_bytes = s->t_bytes;
+				if (s->z_bytes != s->y_bytes)
+					u[nu++] = c->act[k];
+			}
+			break;
 		}
 		lo = lam;
-		at_lo = got;
-		if (spare - got <= close_bytes || slope <= 0)
+		at_lo += got;
+		for (size_t k = 0; k < na; k++)
+			c->s[c->act[k]].y_bytes = c->s[c->act[k]].t_bytes;
+		if (spare - at_lo <= close_bytes || slope <= 0)
 			break;
-		lam += (double)(spare - got) / slope;
-		if (lam >= hi)
-			lam = lo + (hi - lo) / 2;
+		lam += (double)(spare - at_lo) / slope;
 	}
-	if (!y_at_lo)
-		at_lo = try_level(c, na, lo, &slope);
+	while (nu && at_hi - at_lo > close_bytes) {
+		size_t k = 0;
+
+		lam = lo + (hi - lo) / 2;
+		if (!(lam > lo && lam < hi))
+			break;
+		got = at_lo + try_level(c, u, nu, lam, &slope);
+		if (got <= spare) {
+			lo = lam;
+			at_lo = got;
+		} else {
+			hi = lam;
+			at_hi = got;
+		}
+		for (size_t j = 0; j < nu; j++) {
+			struct slot *s = &c->s[u[j]];
+
+			if (got <= spare)
+				s->y_bytes = s->t_bytes;
+			else
+				s->z_bytes = s->t_bytes;
+			if (s->y_bytes != s->z_bytes)
+				u[k++] = u[j];
+		}
+		nu = k;
+	}
 	for (size_t k = 0; k < na; k++)
 		c->s[c->act[k]].x_bytes = c->s[c->act[k]].y_bytes;
 	*ret_hi = hi;
@@ -385,12 +420,12 @@ static __u64 hand_out(struct ctx *c, size_t na, __u64 left, double hi, bool *stu
 		}
 		left -= step;
 		s->x_bytes += step;
-		if (s->x_bytes < s->cap_bytes && (hp[0].key = key_of(s, next_boundary(s, s->x_bytes))) <= hi)
-			sift_down(c, hp, nh, 0);
-		else if (--nh)
-			hp[0] = hp[nh], sift_down(c, hp, nh, 0);
+		if (s->x_bytes < s->cap_bytes)
+			hp[0].key = key_of(s, next_boundary(s, s->x_bytes));
+		if (s->x_bytes >= s->cap_bytes || hp[0].key > hi)
+			hp[0] = hp[--nh];
+		sift_down(c, hp, nh, 0);
 	}
-	*stuck |= !nh && hi < INFINITY;
 	return left;
 }
 
@@ -439,11 +474,55 @@ static void level_fill(struct ctx *c, size_t na, __u64 spare)
 		/* Close enough when the heap is left a few dozen granules. */
 		spare -= raise_level(c, na, spare, 32 * step, &hi);
 		spare = hand_out(c, na, spare, hi, &stuck);
+		/* Past hi nothing should fit; should floating point disagree, look further. */
+		if (!stuck && spare && hi < INFINITY)
+			spare = hand_out(c, na, spare, INFINITY, &stuck);
 		if (!stuck)
 			break;
 		na = keep_fitting(c, na, spare, &step);
 	}
 }
+
+/*
+ * Fills idx[0..m) within budget: every VM between its floor and its cap, by weight when
+ * short. Weight 0 is a tier below: it leaves its floor only once every weighted VM has its
+ * cap, and then shares what is left by want. The caller checked Σ floor ≤ budget.
+ */
+static void fill(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
+{
+	u128 sum_cap = 0, sum_tier1 = 0, fixed = 0;
+	bool tier1_fits;
+	size_t na = 0;
+
+	for (size_t k = 0; k < m; k++) {
+		const struct slot *s = &c->s[idx[k]];
+
+		sum_cap += s->cap_bytes;
+		sum_tier1 += c->vms[idx[k]].weight ? s->cap_bytes : s->floor_bytes;
+	}
+	if (sum_cap <= budget) {
+		for (size_t k = 0; k < m; k++)
+			c->s[idx[k]].x_bytes = c->s[idx[k]].cap_bytes;
+		return;
+	}
+	tier1_fits = sum_tier1 <= budget;
+	for (size_t k = 0; k < m; k++) {
+		struct slot *s = &c->s[idx[k]];
+		__u32 weight = c->vms[idx[k]].weight;
+		bool filled = tier1_fits ? !weight : weight;
+
+		if (!filled || s->floor_bytes >= s->cap_bytes) {
+			s->x_bytes = filled || !tier1_fits ? s->floor_bytes : s->cap_bytes;
+			fixed += s->x_bytes;
+			continue;
+		}
+		s->weight = weight ? weight : 1;
+		fixed += s->floor_bytes;
+		c->act[na++] = idx[k];
+	}
+	level_fill(c, na, budget - (__u64)fixed);
+}
+
 /* --- one group: all VMs when spanning, else the VMs of one node ------------------------ */
 
 struct group_result {

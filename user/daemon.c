@@ -22,6 +22,7 @@
 #include "log.h"
 #include "loop.h"
 #include "observer.h"
+#include "overrides.h"
 #include "qmp.h"
 #include "vm.h"
 
@@ -133,7 +134,14 @@ static char *on_request(void *ctx, const char *request)
 
 	if (!strcmp(request, "status"))
 		return status_json(d);
-	return strdup("{\"error\":\"unknown request; dynmem knows: status\"}");
+	if (!strncmp(request, "set ", 4)) {
+		char *args = strdup(request + 4), *reply;
+
+		reply = args ? set_request(d, args) : NULL;
+		free(args);
+		return reply;
+	}
+	return strdup("{\"error\":\"unknown request; dynmemd knows: status, set\"}");
 }
 
 static void open_observer(struct daemon *d)
@@ -192,6 +200,15 @@ static void log_enforcers(struct daemon *d)
 				 d->enf[i].why);
 }
 
+/* `dynmem set` changes outlive restarts; one that no longer validates is said and skipped. */
+static void apply_overrides(struct config *cfg)
+{
+	char err[700];
+
+	if (overrides_apply(cfg->host.state_dir, cfg, err, sizeof(err)))
+		log_warn("ignoring a saved `dynmem set`: %s", err);
+}
+
 int daemon_open(struct daemon *d, const struct daemon_opts *opts)
 {
 	char err[512];
@@ -206,6 +223,7 @@ int daemon_open(struct daemon *d, const struct daemon_opts *opts)
 		log_err("%s", err);
 		return rc;
 	}
+	apply_overrides(&d->cfg);
 	rc = cgroupfs_find_mount(CGROUPFS_MOUNTINFO, d->cgroup_mount, sizeof(d->cgroup_mount));
 	if (rc) {
 		log_err("no cgroup v2 mounted: dynmem works on cgroup v2 only");
@@ -243,6 +261,7 @@ void daemon_reload(struct daemon *d)
 		log_err("reload refused, keeping the running config: %s", err);
 		return;
 	}
+	apply_overrides(&fresh);
 	config_free(&d->cfg);
 	d->cfg = fresh;
 	vms_sync(d);

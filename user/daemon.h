@@ -76,6 +76,9 @@ void vms_relax(struct daemon *d, struct vm *vm);
 void tick_run(struct daemon *d);
 int host_memory_read(const char *sysfs_node_dir, struct host_memory *ret);
 
+/* set.c: the reply to `dynmem set VM key=value...` (args is modified), JSON. */
+char *set_request(struct daemon *d, char *args);
+
 /* status.c: the reply to `dynmem status`, JSON. */
 char *status_json(struct daemon *d);
 

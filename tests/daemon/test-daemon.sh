@@ -181,6 +181,22 @@ check "a bad reload is refused with file:line" wait_for 5 refused
 check "... and the running config is kept" [ "$(vm db weight)" = 8000 ]
 write_config
 
+# dynmem set: Hyper-V's rules for a running VM, validated like the file, persisted.
+set_vm() { DYNMEM_SOCKET=$sock "$out/dynmem" set "$@" 2> "$tmp/set.err"; }
+refused_with() { ! set_vm "${@:2}" && grep -q -- "$1" "$tmp/set.err"; }
+check "set weight on a running VM" set_vm db weight=9000 buffer=30
+applied() { [[ $(vm db weight) == 9000 && $(vm db buffer_pct) == 30 ]]; }
+check "... applied" wait_for 3 applied
+check "... and persisted" grep -q "^weight = 9000$" "$tmp/state/db.set"
+check "set minimum down" set_vm db minimum=256M
+check "raising the minimum is refused, saying why" refused_with "minimum can only go down" db minimum=768M
+check "lowering the maximum is refused, saying why" refused_with "maximum can only go up" db maximum=1G
+check "startup is refused while running" refused_with "startup cannot change" db startup=2G
+check "a bad value is refused like in the file" refused_with "must be 0..10000" db weight=12000
+check "an unknown VM is refused" refused_with "no such VM" nosuch weight=1
+check "all or nothing: weight unchanged after a refused pair" \
+	bash -c "! DYNMEM_SOCKET=$sock $out/dynmem set db weight=100 minimum=900M 2>/dev/null && [ \"\$(DYNMEM_SOCKET=$sock $out/dynmem status --json | python3 -c 'import json,sys; print([v for v in json.load(sys.stdin)[\"vms\"] if v[\"name\"]==\"db\"][0][\"weight\"])')\" = 9000 ]"
+
 # QEMU goes away and comes back.
 kill "$fake_db"; wait "$fake_db" 2>/dev/null; fake_db=
 down() { [[ $(vm db qmp_state) != ready ]]; }
@@ -199,6 +215,13 @@ last_cache=$(grep "\"socket\": \"$tmp/cache.qmp\", \"execute\": \"balloon\"" "$t
 	python3 -c "import json,sys; print(json.load(sys.stdin)['arguments']['value'])")
 check "... and cache's balloon is held at its size at exit ($((actual / MiB)) MiB)" [ "$last_cache" = "$actual" ]
 check "... and the socket is gone" [ ! -e "$sock" ]
+
+# A restart keeps what dynmem set changed.
+"$out/dynmemd" --config "$conf" --foreground > "$tmp/dynmemd2.log" 2>&1 &
+daemon_pid=$!
+persisted() { [[ $(vm db weight) == 9000 && $(vm db minimum_bytes) == $((256 * MiB)) ]] 2>/dev/null; }
+check "after a restart the set values hold" wait_for 5 persisted
+kill -TERM "$daemon_pid"; wait "$daemon_pid"; daemon_pid=
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]] || { echo "--- dynmemd log"; cat "$tmp/dynmemd.log"; exit 1; }
