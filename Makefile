@@ -77,7 +77,7 @@ $(OUT)/dynmemd: $(OUT)/user/dynmemd.o $(LIB_OBJS)
 
 $(OUT)/dynmem: $(OUT)/user/dynmem.o $(patsubst %.c,$(OUT)/%.o,$(CMD_SRCS)) $(LIB_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lncursesw -o $@
 
 # --- tests and helper programs ----------------------------------------------
 $(OUT)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(HEADERS) | $(OUT)/tests

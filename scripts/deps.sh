@@ -10,7 +10,7 @@ packages=(
 	make gcc clang libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 	libjson-c-dev libinih-dev libnuma-dev libncurses-dev
 	# tests and benchmarks
-	libcmocka-dev bpftrace python3 prometheus
+	libcmocka-dev bpftrace python3 prometheus tmux
 	# the lab: a KVM host inside QEMU, with Debian's kernel
 	qemu-system-x86 cpio busybox-static socat
 )

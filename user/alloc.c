@@ -294,7 +294,7 @@ static __u64 raise_level(struct ctx *c, size_t na, __u64 spare, __u64 close_byte
 	}
 	lam = solve_level(c, na, (double)spare) * (1 - 0x1p-30);
 	for (int i = 0; i < NEWTON_TRIES && lam > lo; i++) {
-		got = try_level(c, c->act, na, lam, &slope);
+		got = at_lo + try_level(c, c->act, na, lam, &slope);
 		if (got > spare) {
 			hi = lam;
 			at_hi = got;
@@ -308,7 +308,7 @@ static __u64 raise_level(struct ctx *c, size_t na, __u64 spare, __u64 close_byte
 			break;
 		}
 		lo = lam;
-		at_lo += got;
+		at_lo = got;
 		for (size_t k = 0; k < na; k++)
 			c->s[c->act[k]].y_bytes = c->s[c->act[k]].t_bytes;
 		if (spare - at_lo <= close_bytes || slope <= 0)

@@ -6,5 +6,6 @@
 int cmd_stat(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_set(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 #endif

@@ -25,6 +25,7 @@ cleanup() {
 	for pid in $daemon_pid $fake_db $fake_rest $fake_adopt; do
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
+	tmux -L "dynmem-test-$$" kill-server 2>/dev/null
 	rmdir "$cgtop"/* "$cgtop" "$mount/dynmem.slice/adopt.scope" "$mount/dynmem.slice" \
 		2>/dev/null
 	rm -rf "$tmp"
@@ -180,6 +181,37 @@ refused() { grep -q "reload refused" "$tmp/dynmemd.log"; }
 check "a bad reload is refused with file:line" wait_for 5 refused
 check "... and the running config is kept" [ "$(vm db weight)" = 8000 ]
 write_config
+
+# dynmem top, as a person uses it: in tmux, reading the screen and pressing keys.
+export TMUX_SOCKET=dynmem-test-$$
+tmx() { tmux -L "$TMUX_SOCKET" "$@"; }
+screen() { tmx capture-pane -p -t top; }
+on_screen() { screen | grep -q -- "$1"; }
+tmx new-session -d -s top -x 160 -y 45 "bash --norc --noprofile"
+tmx send-keys -t top "DYNMEM_SOCKET=$sock $out/dynmem top" Enter
+check "top: the host header" wait_for 5 on_screen "dynmem top   host"
+check "top: a row per VM" bash -c "$(declare -f tmx screen); for v in db cache bad adopt; do screen | grep -q \"^\$v \" || exit 1; done"
+check "top: Hyper-V's columns and dynmem's" on_screen "ASSIGNED.*DEMAND.*AVAIL.*STATUS.*EPT/s.*HFLT/s.*LARGE.*REMOTE"
+tmx send-keys -t top Down Enter
+check "top: enter opens the detail pane of the selected VM" wait_for 3 on_screen "^-- .*: .*, reason"
+check "top: ... with the observer's counters and rates" on_screen "host_faults .*/s"
+tmx send-keys -t top s
+check "top: s sorts by the next column" wait_for 3 on_screen "STATE *\^"
+tmx send-keys -t top q
+check "top: q quits and gives the terminal back" wait_for 3 bash -c "$(declare -f tmx screen); ! screen | grep -q 'dynmem top   host'"
+tmx send-keys -t top "DYNMEM_SOCKET=$sock $out/dynmem top" Enter
+wait_for 5 on_screen "dynmem top   host"
+pkill -TERM -f "^$out/dynmem top" -P "$(tmx display -p -t top '#{pane_pid}')"
+tmx send-keys -t top "stty -a | grep -o -- ' -\?icanon' | tr -d ' '" Enter
+check "top: SIGTERM restores the terminal (cooked mode back)" wait_for 3 on_screen "^icanon$"
+tmx kill-server
+tmx new-session -d -s top -x 80 -y 30 "DYNMEM_SOCKET=$sock $out/dynmem top"
+narrow() { on_screen "NAME.*ASSIGNED.*DEMAND.*AVAIL.*STATUS" && ! on_screen "EPT/s" &&
+	[[ $(screen | awk '{ if (length > m) m = length } END { print m }') -le 80 ]]; }
+check "top: an 80-column terminal keeps the essential columns" wait_for 5 narrow
+tmx kill-server
+once=$(DYNMEM_SOCKET=$sock "$out/dynmem" top --once --width 120)
+check "top --once prints one plain frame" grep -q "^db " <<< "$once"
 
 # dynmem set: Hyper-V's rules for a running VM, validated like the file, persisted.
 set_vm() { DYNMEM_SOCKET=$sock "$out/dynmem" set "$@" 2> "$tmp/set.err"; }
