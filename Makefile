@@ -40,10 +40,11 @@ TEST_HOST  := $(basename $(notdir $(wildcard tests/test_*_host.c)))
 TEST_UNITS := $(filter-out $(TEST_HOST),$(basename $(notdir $(wildcard tests/test_*.c))))
 TESTS      := $(addprefix $(OUT)/tests/,$(TEST_UNITS) $(TEST_HOST))
 HELPERS    := $(OUT)/touch-pages $(OUT)/bench/fault-bench $(OUT)/bench/empty-hooks \
+	      $(OUT)/bench/alloc-bench \
 	      $(OUT)/guest/demand
 
 .SECONDARY:
-.PHONY: all check check-unit check-host check-lab demo bench clean deps format
+.PHONY: all check check-unit check-host check-lab demo bench clean deps format install uninstall
 all: $(BINS) $(TESTS) $(HELPERS)
 
 $(OUT) $(OUT)/user $(OUT)/enforce $(OUT)/tests $(OUT)/bench $(OUT)/guest:
@@ -92,6 +93,10 @@ $(OUT)/touch-pages: tests/touch-pages.c | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@
 
+$(OUT)/bench/alloc-bench: tests/bench/alloc-bench.c $(LIB_OBJS) | $(OUT)/bench
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -o $@
+
 $(OUT)/bench/fault-bench: tests/bench/fault-bench.c | $(OUT)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@
@@ -131,6 +136,36 @@ demo: deps
 
 bench: all
 	$(Q)tests/bench/run-fault-bench.sh
+	$(Q)$(OUT)/bench/alloc-bench
+	$(Q)tests/bench/run-daemon-bench.sh
+
+# --- install ------------------------------------------------------------------
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  := $(PREFIX)/bin
+SBINDIR := $(PREFIX)/sbin
+UNITDIR := $(PREFIX)/lib/systemd/system
+MANDIR  := $(PREFIX)/share/man
+DATADIR := $(PREFIX)/share/dynmem
+
+# The BPF object is inside the binaries (bpftool skeleton): nothing else to carry.
+install: $(BINS)
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -D -m 0755 $(OUT)/dynmem $(DESTDIR)$(BINDIR)/dynmem
+	$(Q)install -D -m 0755 $(OUT)/dynmemd $(DESTDIR)$(SBINDIR)/dynmemd
+	$(Q)install -D -m 0644 dynmem.conf.example $(DESTDIR)/etc/dynmem/dynmem.conf.example
+	$(Q)install -D -m 0644 man/dynmem.1 $(DESTDIR)$(MANDIR)/man1/dynmem.1
+	$(Q)install -D -m 0644 man/dynmemd.8 $(DESTDIR)$(MANDIR)/man8/dynmemd.8
+	$(Q)install -D -m 0644 contrib/grafana/dynmem.json $(DESTDIR)$(DATADIR)/grafana-dashboard.json
+	$(Q)install -d $(DESTDIR)$(UNITDIR)
+	$(Q)sed 's|/usr/sbin/dynmemd|$(SBINDIR)/dynmemd|g' contrib/systemd/dynmemd.service \
+		> $(DESTDIR)$(UNITDIR)/dynmemd.service
+
+uninstall:
+	$(Q)rm -f $(DESTDIR)$(BINDIR)/dynmem $(DESTDIR)$(SBINDIR)/dynmemd \
+		$(DESTDIR)$(MANDIR)/man1/dynmem.1 $(DESTDIR)$(MANDIR)/man8/dynmemd.8 \
+		$(DESTDIR)$(UNITDIR)/dynmemd.service $(DESTDIR)$(DATADIR)/grafana-dashboard.json \
+		$(DESTDIR)/etc/dynmem/dynmem.conf.example
 
 format:
 	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/*.c tests/*/*.c

@@ -27,6 +27,7 @@ cleanup() {
 	rmdir "$top"/steady "$top"/bursty "$top" 2>/dev/null || true
 }
 trap cleanup EXIT
+trap "exit 143" INT TERM # run cleanup on a signal too
 
 # start NAME ARGS...: runs touch-pages in $top/NAME.
 start() {

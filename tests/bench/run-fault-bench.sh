@@ -37,6 +37,7 @@ stop_tool() {
 }
 cleanup() { stop_tool; rmdir "$cg" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
+trap "exit 143" INT TERM # run cleanup on a signal too
 
 # start_tool MODE: attaches MODE's programs and returns once they are live.
 start_tool() {

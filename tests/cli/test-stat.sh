@@ -21,6 +21,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap "exit 143" INT TERM # run cleanup on a signal too
 
 ok() { echo "ok   $1"; passed=$((passed + 1)); }
 not_ok() { echo "FAIL $1: $2"; failed=$((failed + 1)); }

@@ -26,11 +26,12 @@ cleanup() {
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
 	tmux -L "dynmem-test-$$" kill-server 2>/dev/null
-	rmdir "$cgtop"/* "$cgtop" "$mount/dynmem.slice/adopt.scope" "$mount/dynmem.slice" \
+	rmdir "$cgtop"/*/ "$cgtop" "$mount/dynmem.slice/adopt.scope" "$mount/dynmem.slice" \
 		2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap "exit 143" INT TERM # run cleanup on a signal too
 
 ok() { echo "ok   $1"; passed=$((passed + 1)); }
 not_ok() { echo "FAIL $1"; [[ -n ${2:-} ]] && echo "     $2"; failed=$((failed + 1)); }
