@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -20,6 +21,7 @@
 #include "cgroupfs.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "ledger.h"
 #include "log.h"
 #include "loop.h"
 #include "observer.h"
@@ -210,6 +212,30 @@ static void apply_overrides(struct config *cfg)
 		log_warn("ignoring a saved `dynmem set`: %s", err);
 }
 
+/* Two daemons would fight over the same limits: the second one refuses to start. */
+static int take_lock(struct daemon *d)
+{
+	char path[4200];
+
+	mkdir(d->cfg.host.state_dir, 0755);
+	snprintf(path, sizeof(path), "%s/dynmemd.lock", d->cfg.host.state_dir);
+	d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (d->lock_fd < 0) {
+		log_err("cannot open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB)) {
+		int err = -errno;
+
+		log_err("another dynmemd runs with state dir %s (it holds %s)",
+			d->cfg.host.state_dir, path);
+		close(d->lock_fd);
+		d->lock_fd = -1;
+		return err;
+	}
+	return 0;
+}
+
 int daemon_open(struct daemon *d, const struct daemon_opts *opts)
 {
 	char err[512];
@@ -217,7 +243,7 @@ int daemon_open(struct daemon *d, const struct daemon_opts *opts)
 
 	memset(d, 0, sizeof(*d));
 	d->opts = *opts;
-	d->cgroup_root_fd = d->timer_fd = d->signal_fd = -1;
+	d->cgroup_root_fd = d->timer_fd = d->signal_fd = d->lock_fd = -1;
 	log_setup(opts->foreground, opts->debug);
 	rc = config_load(opts->config_path, &d->cfg, err, sizeof(err));
 	if (rc) {
@@ -225,6 +251,9 @@ int daemon_open(struct daemon *d, const struct daemon_opts *opts)
 		return rc;
 	}
 	apply_overrides(&d->cfg);
+	rc = take_lock(d);
+	if (rc)
+		return rc;
 	rc = cgroupfs_find_mount(CGROUPFS_MOUNTINFO, d->cgroup_mount, sizeof(d->cgroup_mount));
 	if (rc) {
 		log_err("no cgroup v2 mounted: dynmem works on cgroup v2 only");
@@ -294,6 +323,11 @@ void daemon_close(struct daemon *d)
 			vms_relax(d, vm);
 	flush_qmp(d);
 	crash_daemon = NULL;
+	if (!d->opts.dry_run && d->lock_fd >= 0)
+		ledger_clear(d->cfg.host.state_dir); /* everything relaxed above */
+	/* Stale metrics are worse than none: node_exporter stops serving them. */
+	if (d->cfg.host.textfile[0] && d->lock_fd >= 0)
+		unlink(d->cfg.host.textfile);
 	vms_free_all(d, false);
 	ctl_close(d->ctl);
 	observer_close(d->obs);
@@ -303,6 +337,8 @@ void daemon_close(struct daemon *d)
 		close(d->signal_fd);
 	if (d->cgroup_root_fd >= 0)
 		close(d->cgroup_root_fd);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
 	loop_free(d->loop);
 	config_free(&d->cfg);
 }

@@ -54,6 +54,8 @@ struct daemon {
 	__u64 started_ns;
 	char alarm[256]; /* host-wide trouble now (overcommit...), empty when fine */
 	int prom_error;	 /* the last textfile write's, to log a failure once */
+	bool ledger_warned;
+	int lock_fd;	 /* STATE_DIR/dynmemd.lock: one daemon per host */
 };
 
 /* daemon.c */

@@ -9,6 +9,7 @@
 #include "cgroupfs.h"
 #include "config.h"
 #include "daemon.h"
+#include "ledger.h"
 
 static const char usage[] =
 	"usage: dynmemd [--config PATH] [--dry-run] [--foreground] [--debug]\n"
@@ -18,44 +19,24 @@ static const char usage[] =
 	"  --dry-run      decide and log every decision, change nothing\n"
 	"  --foreground   log to stderr with timestamps (default: syslog levels for systemd)\n"
 	"  --debug        log debug messages too\n"
-	"  --relax        set memory.high back to max and memory.min to 0 for every VM in the\n"
-	"                 config and exit: what systemd runs after the daemon died (ExecStopPost)\n";
+	"  --relax        undo every limit a dead dynmemd left (its STATE-DIR/limits ledger)\n"
+	"                 and exit: what systemd runs after the daemon stopped (ExecStopPost)\n";
 
-/* For a daemon that could not relax on its way out (SIGKILL, OOM kill). */
+/* For a daemon that could not relax on its way out (SIGKILL, OOM kill): its ledger says what. */
 static int relax_only(const char *config_path)
 {
 	struct config cfg;
-	char err[512], path[4096];
-	int failed = 0;
+	char err[512], state_dir[4096] = CONFIG_DEFAULT_STATE_DIR;
+	int rc;
 
 	if (config_load(config_path, &cfg, err, sizeof(err))) {
-		fprintf(stderr, "dynmemd: %s\n", err);
-		return 1;
+		fprintf(stderr, "dynmemd: %s; relaxing what %s lists\n", err, state_dir);
+	} else {
+		snprintf(state_dir, sizeof(state_dir), "%s", cfg.host.state_dir);
+		config_free(&cfg);
 	}
-	for (size_t i = 0; i < cfg.nr_vms; i++) {
-		const char *cgroup = cfg.vms[i].cgroup[0] ? cfg.vms[i].cgroup : NULL;
-		char adopted[200];
-		int fd, rc;
-
-		if (!cgroup) {
-			snprintf(adopted, sizeof(adopted), "dynmem.slice/%s.scope", cfg.vms[i].name);
-			cgroup = adopted;
-		}
-		if (cgroupfs_resolve(CGROUPFS_MOUNTINFO, cgroup, path, sizeof(path)))
-			continue; /* not running: nothing to relax */
-		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		rc = fd < 0 ? -errno : cgroupfs_write_u64(fd, "memory.high", CGROUPFS_MAX, 0);
-		if (!rc)
-			rc = cgroupfs_write_u64(fd, "memory.min", 0, 0);
-		if (rc && rc != -ENOENT) {
-			fprintf(stderr, "dynmemd: cannot relax %s: %s\n", path, strerror(-rc));
-			failed = 1;
-		}
-		if (fd >= 0)
-			close(fd);
-	}
-	config_free(&cfg);
-	return failed;
+	rc = ledger_relax(state_dir, stderr);
+	return rc ? 1 : 0;
 }
 
 int main(int argc, char **argv)

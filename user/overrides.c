@@ -50,9 +50,11 @@ static bool split_line(char *line, char **ret_key, char **ret_value)
 {
 	char *eq = strchr(line, '='), *end;
 
-	line[strcspn(line, "\n")] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
 	if (!eq || line[0] == '#')
 		return false;
+	for (end = eq + strlen(eq); end > eq + 1 && (end[-1] == ' ' || end[-1] == '\t'); end--)
+		end[-1] = '\0'; /* a hand-edited file may carry trailing blanks */
 	*eq = '\0';
 	for (end = eq; end > line && end[-1] == ' '; end--)
 		end[-1] = '\0';

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "daemon.h"
 #include "demand.h"
+#include "ledger.h"
 #include "log.h"
 #include "prom.h"
 #include "loop.h"
@@ -108,7 +109,8 @@ static __u64 vm_held_bytes(const struct vm *vm)
 {
 	if (vm->memory_current_bytes > vm->overhead_bytes)
 		return vm->memory_current_bytes - vm->overhead_bytes;
-	return vm->cfg.maximum_bytes;
+	/* Running (it has a cgroup) but its memory unknown: the worst. Not running: nothing. */
+	return vm->cgroup_fd >= 0 ? vm->cfg.maximum_bytes : 0;
 }
 
 /* With spanning off, each VM lives on one node: its own, or the best fit, chosen once. */
@@ -282,5 +284,10 @@ void tick_run(struct daemon *d)
 	d->ticks++;
 	d->last_tick_ns = start;
 	d->tick_cost_ns = loop_now_ns() - start;
+	if (!d->opts.dry_run && ledger_update(d->cfg.host.state_dir, d->vms) && !d->ledger_warned) {
+		log_warn("cannot record the limits held in %s/limits: after a kill, dynmemd "
+			 "--relax will not know them", d->cfg.host.state_dir);
+		d->ledger_warned = true;
+	}
 	publish(d);
 }

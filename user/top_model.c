@@ -145,9 +145,12 @@ void top_model_free(struct top_model *m)
 
 enum top_status top_vm_status(const struct top_vm *vm)
 {
+	/* Distress is Warning even with no availability to compute (demand 0). */
+	if (vm->distress)
+		return TOP_WARNING;
 	if (!vm->has_availability)
 		return TOP_OK;
-	if (vm->distress || vm->availability_pct < TOP_WARNING_AVAILABILITY_PCT)
+	if (vm->availability_pct < TOP_WARNING_AVAILABILITY_PCT)
 		return TOP_WARNING;
 	/* Short of its demand, or at its maximum with less than half its buffer to spare. */
 	if (vm->availability_pct < 0 ||

@@ -190,8 +190,9 @@ static int row(struct top_frame *f, const struct top_vm *vm, const bool shown[],
 
 		if (!shown[c])
 			continue;
+		/* The last column takes what is left, less the space every cell is followed by. */
 		if (c == TOP_COL_ACTION)
-			w = width - len > w ? width - len : w; /* the last column takes what is left */
+			w = width - len - 1 > w ? width - len - 1 : w;
 		cell(vm, (enum top_column)c, buf, sizeof(buf));
 		if (c == TOP_COL_AVAILABILITY && vm->has_availability && vm->availability_pct < 0) {
 			red_from = len;
