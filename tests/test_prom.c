@@ -230,8 +230,8 @@ static void format_follows_the_exposition_format(void **state)
 	}
 	regfree(&re);
 	free(copy);
-	/* 6 host, 11 per VM, one per counter, 2 enforcer families; no observer: no hooks */
-	assert_int_equal(families, 6 + 11 + DM_NR_COUNTERS + 2);
+	/* 7 host, 13 per VM, one per counter, 2 enforcer families; no observer: no hooks */
+	assert_int_equal(families, 7 + 13 + DM_NR_COUNTERS + 2);
 	assert_true(samples > families);
 	assert_null(strstr(fx->text, "observer_hook_live"));
 	assert_null(strstr(fx->text, "observer_lost_events_total"));

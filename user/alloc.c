@@ -4,17 +4,19 @@
  *
  * Every granule of every VM has a key: the level λ at which the VM reaches the granule's
  * upper boundary b, that is b / (weight × cap). A fill takes granules in key order (ties:
- * heavier first, then lower index) and drops a VM whose next granule no longer fits, so
- * smaller granules of other VMs still use what is left. Defined this way the result does
+ * heavier first, then the lower VM index) and drops a VM whose next granule no longer fits,
+ * so smaller granules of other VMs still use what is left. Defined this way the result does
  * not depend on how it is computed, and raising a VM's floor to anything up to what it got
  * changes nothing; that is what makes a re-plan with assigned = targets come out the same
  * (no flapping).
  *
  * Going granule by granule would take millions of steps for 10,000 VMs, so a fill runs in
- * rounds: find the highest level whose granules all fit (a continuous solve, then a few
- * Newton steps on the rounded sum), take every granule below it at once, hand out the next
- * few in key order from a heap until one does not fit, drop the VMs that can't fit any
- * more, and go again with the rest.
+ * rounds: find a level just below the highest one whose granules all fit (a continuous
+ * solve, Newton steps on the rounded sum, then halving a bracket around it with only the
+ * VMs that have a boundary inside), take every granule up to it at once, hand out the few
+ * granules left in the bracket in key order from a heap until one does not fit, drop the
+ * VMs that can't fit any more, and go again with the rest. The VMs of a fill are packed
+ * into arrays (lanes) so that each pass streams through memory.
  */
 #include <errno.h>
 #include <math.h>
@@ -28,18 +30,12 @@ typedef unsigned __int128 u128;
 /* No reason of its own: the VM's floor is its minimum. */
 #define CAUSE_NONE ALLOC_NR_REASONS
 
-/* One VM as a fill sees it. */
+/* One VM's bounds for a fill, and what the fill gave it. */
 struct slot {
 	__u64 floor_bytes;
 	__u64 cap_bytes;
 	__u64 gran_bytes;
-	__u64 x_bytes; /* so far; the result in the end */
-	__u64 y_bytes; /* at the highest level known to fit */
-	__u64 z_bytes; /* at the lowest level known not to */
-	__u64 t_bytes; /* at the level being tried */
-	double scale;  /* level λ means λ·scale bytes: weight × cap */
-	double lo, hi; /* levels at which it leaves x and reaches its cap */
-	__u32 weight;  /* effective: 1 for weight 0 once every weighted VM is satisfied */
+	__u64 x_bytes;
 };
 
 /* The rest of a VM's state during one plan. */
@@ -53,7 +49,37 @@ struct work {
 
 struct heap_ent {
 	double key;
-	__u32 i;
+	__u32 lane;
+};
+
+/* The VMs a fill hands memory to, one array per field; lane k is one VM. */
+struct lanes {
+	size_t n;
+	__u64 *x;	/* so far; the result in the end */
+	__u64 *cap;
+	double *x_d;	/* x and cap as doubles, for the passes */
+	double *cap_d;
+	__u64 *mask;	/* ~(granule - 1) */
+	double *gran_d;	/* the granule, as a double */
+	__u64 *y;	/* at the highest level known to fit */
+	__u64 *z;	/* at the lowest level known not to */
+	__u64 *t;	/* at the level being tried */
+	double *scale;	/* level λ means λ·scale bytes: weight × cap */
+	/* The level solve's copies of the lanes still undecided: */
+	double *s_scale, *s_x, *s_cap, *s_gran;
+	double *s_lo;	/* level at which it leaves x */
+	double *s_hi;	/* level at which it reaches its cap */
+	__u32 *id;	/* the VM */
+	__u32 *weight;	/* effective: 1 for weight 0 once every weighted VM is satisfied */
+	__u32 *todo;	/* lane numbers still undecided in a search */
+	struct heap_ent *heap;
+};
+
+struct level {
+	double lam;   /* the level */
+	double slope; /* bytes per unit of level there, from the lanes between x and cap */
+	double loss;  /* what rounding down to granules loses there, on average */
+	bool fits;    /* a hair below lam, the granules fit: lam solved this very fill */
 };
 
 struct ctx {
@@ -62,10 +88,11 @@ struct ctx {
 	struct slot *s;
 	struct work *w;
 	struct alloc_target *t;
-	__u32 *idx;  /* VMs grouped by node */
-	__u32 *act;  /* the VMs a fill is distributing to */
-	__u32 *todo; /* the level solve's unresolved VMs */
-	struct heap_ent *heap;
+	__u32 *idx; /* VMs grouped by node */
+	struct lanes l;
+	struct level warm; /* the ideal's level, to start the final fill from */
+	bool warm_tier1;
+	void *block; /* all of the above */
 };
 
 static const char *const reason_names[ALLOC_NR_REASONS] = {
@@ -116,70 +143,68 @@ out:
 	return err;
 }
 
-/* --- granule arithmetic ------------------------------------------------------------- */
-
-static __u64 granule_of(const struct alloc_vm *v)
-{
-	return v->granule_bytes ? v->granule_bytes : ALLOC_GRANULE_DEFAULT_BYTES;
-}
+/* --- granules of a lane ------------------------------------------------------------ */
 
 /* The boundary after b: the next granule multiple, or the cap when that is closer. */
-static __u64 next_boundary(const struct slot *s, __u64 b)
+static __u64 next_boundary(const struct lanes *l, size_t k, __u64 b)
 {
-	__u64 down = b & ~(s->gran_bytes - 1);
+	__u64 down = b & l->mask[k], g = ~l->mask[k] + 1;
 
-	return s->cap_bytes - down <= s->gran_bytes ? s->cap_bytes : down + s->gran_bytes;
+	return l->cap[k] - down <= g ? l->cap[k] : down + g;
 }
 
 /* The boundary before b, not below x (x is one: fills only ever stop on boundaries). */
-static __u64 prev_boundary(const struct slot *s, __u64 b)
+static __u64 prev_boundary(const struct lanes *l, size_t k, __u64 b)
 {
-	__u64 p = (b - 1) & ~(s->gran_bytes - 1);
+	__u64 p = (b - 1) & l->mask[k];
 
-	return p < s->x_bytes ? s->x_bytes : p;
+	return p < l->x[k] ? l->x[k] : p;
 }
 
-static double key_of(const struct slot *s, __u64 b)
+static double key_of(const struct lanes *l, size_t k, __u64 b)
 {
-	return (double)b / s->scale;
+	return (double)b / l->scale[k];
 }
 
 /*
- * The highest boundary whose key is at most lam, from x on. The keys decide, so that this
- * agrees exactly with the heap's order; the product is only a guess, but one that the
- * keys can't contradict unless a boundary lies within 2^-40 of it, so the divisions run
- * only then.
+ * Lane k's amount at level lam, rounded down to its granule, between x and its cap.
+ * Written without branches on the data: this runs for every lane on every try, and lanes
+ * at their cap, at x and in between come in no order a predictor can learn.
  */
-static __u64 amount_at(const struct slot *s, double lam)
+static __u64 amount_near(const struct lanes *l, size_t k, double lam)
 {
-	double v = lam * s->scale, margin = v * 0x1p-40;
+	double v = lam * l->scale[k], w = v < l->cap_d[k] ? v : l->cap_d[k];
 	__u64 b;
 
-	if (v >= (double)s->cap_bytes) {
-		b = s->cap_bytes;
-	} else if (v <= (double)s->x_bytes) {
-		b = s->x_bytes;
-	} else {
-		b = (__u64)v & ~(s->gran_bytes - 1);
-		if (b < s->x_bytes)
-			b = s->x_bytes;
+	w = w > l->x_d[k] ? w : l->x_d[k];
+	b = (__u64)w & l->mask[k];
+	b = b < l->x[k] ? l->x[k] : b;
+	return v >= l->cap_d[k] ? l->cap[k] : b;
+}
+
+/*
+ * The highest boundary of lane k whose key is at most lam, from x on. The keys decide, so
+ * that this agrees exactly with the heap's order; amount_near() is only a guess, but one
+ * the keys can't contradict unless a boundary lies within 2^-40 of it, and only then do
+ * the divisions run.
+ */
+static __u64 amount_at(const struct lanes *l, size_t k, double lam)
+{
+	double v = lam * l->scale[k], margin = v * 0x1p-40, bd;
+	__u64 x = l->x[k], cap = l->cap[k], b = amount_near(l, k, lam);
+
+	bd = (double)b;
+	if ((b < cap && (bd + l->gran_d[k] - v <= margin || l->cap_d[k] - v <= margin)) ||
+	    (b > x && v - bd <= margin)) {
+		while (b < cap && key_of(l, k, next_boundary(l, k, b)) <= lam)
+			b = next_boundary(l, k, b);
+		while (b > x && key_of(l, k, b) > lam)
+			b = prev_boundary(l, k, b);
 	}
-	if (b < s->cap_bytes && (double)next_boundary(s, b) - v <= margin)
-		while (b < s->cap_bytes && key_of(s, next_boundary(s, b)) <= lam)
-			b = next_boundary(s, b);
-	if (b > s->x_bytes && v - (double)b <= margin)
-		while (b > s->x_bytes && key_of(s, b) > lam)
-			b = prev_boundary(s, b);
 	return b;
 }
 
 /* --- the level --------------------------------------------------------------------- */
-
-/* A breakpoint of s strictly inside (l, r); the caller knows there is one. */
-static double inner_breakpoint(const struct slot *s, double l, double r)
-{
-	return s->lo > l && s->lo < r ? s->lo : s->hi;
-}
 
 static double median3(double a, double b, double c)
 {
@@ -192,173 +217,204 @@ static double median3(double a, double b, double c)
 	return c <= a ? a : c >= b ? b : c;
 }
 
+
 /*
- * The level λ at which Σ (clamp(λ·scale, x, cap) − x) over act[0..na) equals spare, without
- * granules. The function is piecewise linear with two breakpoints per VM; instead of sorting
- * them, each pass evaluates it at a median-of-three breakpoint, halves the bracket and folds
- * the VMs with no breakpoint left inside into a constant and a slope. Expected O(n).
+ * The level at which Σ (clamp(λ·scale, x, cap) − x) equals spare, without granules. The
+ * function is piecewise linear with two breakpoints per lane; instead of sorting them,
+ * each pass evaluates it at a median-of-three breakpoint, halves the bracket and folds the
+ * lanes with no breakpoint left inside into a constant and a slope. Expected O(n). The
+ * lanes still undecided are copied to the front of the s_* arrays at each pass, so that
+ * every pass reads memory in order.
  */
-static double solve_level(struct ctx *c, size_t na, double spare)
+static void solve_level(struct lanes *l, double spare, struct level *ret)
 {
-	double l = 0, r = INFINITY, konst = 0, slope = 0, lam;
-	__u32 *u = c->todo;
-	size_t nu = na;
+	double lo = 0, hi = INFINITY, konst = 0, slope = 0, loss = 0;
+	double *sc = l->s_scale, *sx = l->s_x, *scap = l->s_cap, *slo = l->s_lo, *shi = l->s_hi;
+	double *sg = l->s_gran;
+	size_t nu = l->n;
 
-	memcpy(u, c->act, na * sizeof(*u));
+	for (size_t k = 0; k < nu; k++) {
+		sc[k] = l->scale[k];
+		sx[k] = l->x_d[k];
+		scap[k] = l->cap_d[k];
+		sg[k] = l->gran_d[k];
+		slo[k] = sx[k] / sc[k];
+		shi[k] = scap[k] / sc[k];
+	}
 	while (nu) {
-		double p = median3(inner_breakpoint(&c->s[u[0]], l, r),
-				   inner_breakpoint(&c->s[u[nu / 2]], l, r),
-				   inner_breakpoint(&c->s[u[nu - 1]], l, r));
+		double p = median3(slo[0] > lo && slo[0] < hi ? slo[0] : shi[0],
+				   slo[nu / 2] > lo && slo[nu / 2] < hi ? slo[nu / 2] : shi[nu / 2],
+				   slo[nu - 1] > lo && slo[nu - 1] < hi ? slo[nu - 1] : shi[nu - 1]);
 		double f = konst + slope * p;
-		size_t k = 0;
+		size_t m = 0;
 
-		for (size_t j = 0; j < nu; j++) {
-			const struct slot *s = &c->s[u[j]];
-			double v = p * s->scale;
+		for (size_t k = 0; k < nu; k++) {
+			double v = p * sc[k];
 
-			if (v >= (double)s->cap_bytes)
-				f += (double)s->cap_bytes - (double)s->x_bytes;
-			else if (v > (double)s->x_bytes)
-				f += v - (double)s->x_bytes;
+			v = v < scap[k] ? v : scap[k];
+			f += (v > sx[k] ? v : sx[k]) - sx[k];
 		}
 		if (f <= spare)
-			l = p;
+			lo = p;
 		else
-			r = p;
-		for (size_t j = 0; j < nu; j++) {
-			const struct slot *s = &c->s[u[j]];
+			hi = p;
+		/* Folding without branches: which way each lane goes is anyone's guess. */
+		for (size_t k = 0; k < nu; k++) {
+			bool full = shi[k] <= lo, none = slo[k] >= hi;
+			bool linear = !full && !none && slo[k] <= lo && shi[k] >= hi;
 
-			if (s->hi <= l) {
-				konst += (double)s->cap_bytes - (double)s->x_bytes;
-			} else if (s->lo >= r) {
-				/* at x all through the bracket: adds nothing */
-			} else if (s->lo <= l && s->hi >= r) {
-				slope += s->scale;
-				konst -= (double)s->x_bytes;
-			} else {
-				u[k++] = u[j];
-			}
+			konst += full ? scap[k] - sx[k] : linear ? -sx[k] : 0;
+			slope += linear ? sc[k] : 0;
+			loss += linear ? sg[k] / 2 : 0;
+			sc[m] = sc[k];
+			sx[m] = sx[k];
+			scap[m] = scap[k];
+			sg[m] = sg[k];
+			slo[m] = slo[k];
+			shi[m] = shi[k];
+			m += !full && !none && !linear;
 		}
-		nu = k;
+		nu = m;
 	}
-	if (slope <= 0)
-		return l;
-	lam = (spare - konst) / slope;
-	return lam < l ? l : lam > r ? r : lam;
+	ret->slope = slope;
+	ret->loss = loss;
+	ret->fits = true;
+	ret->lam = slope > 0 ? (spare - konst) / slope : lo;
+	ret->lam = ret->lam < lo ? lo : ret->lam > hi ? hi : ret->lam;
 }
 
 /*
- * Bytes that level lam adds to act[0..na), each VM's amount in t. ret_slope: how fast that
- * grows with the level, from the VMs between x and their cap.
+ * Bytes that level lam adds over y for the lanes in list (all of them if NULL), each
+ * lane's amount in t; ret_slope as in struct level.
  */
-static u128 try_level(struct ctx *c, const __u32 *list, size_t n, double lam, double *ret_slope)
+static u128 try_level(struct lanes *l, const __u32 *list, size_t n, double lam, double *ret_slope)
 {
 	double slope = 0;
 	u128 sum = 0;
 
-	for (size_t k = 0; k < n; k++) {
-		struct slot *s = &c->s[list[k]];
+	for (size_t j = 0; j < n; j++) {
+		size_t k = list ? list[j] : j;
 
-		s->t_bytes = amount_at(s, lam);
-		sum += s->t_bytes - s->y_bytes;
-		if (s->t_bytes < s->cap_bytes && lam * s->scale > (double)s->x_bytes)
-			slope += s->scale;
+		l->t[k] = amount_at(l, k, lam);
+		sum += l->t[k] - l->y[k];
+		slope += l->t[k] < l->cap[k] && lam * l->scale[k] > l->x_d[k] ? l->scale[k] : 0;
 	}
 	*ret_slope = slope;
 	return sum;
 }
 
-#define NEWTON_TRIES 4
+#define NEWTON_TRIES 6
+
+/* Where to try next inside (lo, hi): the secant, or halfway when that stalls. */
+static double bracket_step(double lo, double hi, u128 at_lo, u128 at_hi, __u64 spare, bool halve)
+{
+	double lam = lo + (hi - lo) * (double)(spare - at_lo) / (double)(at_hi - at_lo);
+
+	return halve || !(lam > lo && lam < hi) ? lo + (hi - lo) / 2 : lam;
+}
 
 /*
- * Raises act[0..na) to a level whose granules all fit in spare, close enough below the
- * highest such level that the heap is left few granules: the continuous level first
- * (rounding only loses), Newton steps on the rounded sum until one overshoots, then
- * halving the bracket, with only the VMs that have a boundary inside it. y holds each
- * VM's amount at lo, z at hi. Returns the bytes taken, and in ret_hi the level that
- * overshot (INFINITY if none did).
+ * Raises the lanes to a level whose granules all fit in spare, close below the highest
+ * such level. First over all lanes: a try aimed at from's level plus the rounding loss,
+ * then the continuous level itself (rounding only loses, so that one fits), then Newton
+ * steps on the rounded sum, the last ones aimed long so as to overshoot. Once a level
+ * overshoots, only the lanes with a boundary between the two levels are tried again (y:
+ * amounts at lo, z: at hi), and there are fewer at every step. On return the lanes' x are
+ * at ret->lam, ret->slope is the slope there, *ret_hi the level that overshot or INFINITY.
+ * Returns the bytes taken.
  */
-static __u64 raise_level(struct ctx *c, size_t na, __u64 spare, __u64 close_bytes, double *ret_hi)
+static __u64 raise_level(struct lanes *l, __u64 spare, __u64 close_bytes,
+			 const struct level *from, struct level *ret, double *ret_hi)
 {
-	double lo = 0, hi = INFINITY, lam, slope;
+	double lo = 0, hi = INFINITY, slope = from->slope, s, lam;
 	u128 at_lo = 0, at_hi = 0, got;
-	__u32 *u = c->todo;
+	__u32 *u = l->todo;
 	size_t nu = 0;
+	int last = 0; /* which end moved last: -1 lo, 1 hi */
 
-	for (size_t k = 0; k < na; k++) {
-		struct slot *s = &c->s[c->act[k]];
-
-		s->lo = (double)s->x_bytes / s->scale;
-		s->hi = (double)s->cap_bytes / s->scale;
-		s->y_bytes = s->x_bytes;
-	}
-	lam = solve_level(c, na, (double)spare) * (1 - 0x1p-30);
+	memcpy(l->y, l->x, l->n * sizeof(*l->y));
+	lam = from->lam + (slope > 0 ? from->loss / slope : 0);
 	for (int i = 0; i < NEWTON_TRIES && lam > lo; i++) {
-		got = at_lo + try_level(c, c->act, na, lam, &slope);
+		got = at_lo + try_level(l, NULL, l->n, lam, &s);
 		if (got > spare) {
 			hi = lam;
 			at_hi = got;
-			for (size_t k = 0; k < na; k++) {
-				struct slot *s = &c->s[c->act[k]];
-
-				s->z_bytes = s->t_bytes;
-				if (s->z_bytes != s->y_bytes)
-					u[nu++] = c->act[k];
-			}
-			break;
+			if (lo > 0)
+				break;
+			/* Nothing fits yet: this fill's own continuous level does, else aim low. */
+			if (from->fits && lam > from->lam * (1 - 0x1p-30))
+				lam = from->lam * (1 - 0x1p-30);
+			else
+				lam = s > 0 ? hi - 2 * (double)(got - spare) / s : 0;
+			if (!(lam > 0 && lam < hi))
+				lam = hi / 2;
+			continue;
 		}
 		lo = lam;
 		at_lo = got;
-		for (size_t k = 0; k < na; k++)
-			c->s[c->act[k]].y_bytes = c->s[c->act[k]].t_bytes;
+		slope = s;
+		memcpy(l->y, l->t, l->n * sizeof(*l->y));
 		if (spare - at_lo <= close_bytes || slope <= 0)
 			break;
-		lam += (double)(spare - at_lo) / slope;
+		lam = lo + (double)(spare - at_lo) / slope * (i >= 2 ? 2 : 1);
 	}
-	while (nu && at_hi - at_lo > close_bytes) {
-		size_t k = 0;
+	if (hi < INFINITY)
+		for (size_t k = 0; k < l->n; k++) {
+			l->z[k] = l->t[k];
+			if (l->z[k] != l->y[k])
+				u[nu++] = (__u32)k;
+		}
+	while (nu && spare - at_lo > close_bytes) {
+		size_t m = 0;
 
-		lam = lo + (hi - lo) / 2;
+		lam = bracket_step(lo, hi, at_lo, at_hi, spare, last != 0);
 		if (!(lam > lo && lam < hi))
 			break;
-		got = at_lo + try_level(c, u, nu, lam, &slope);
+		got = at_lo + try_level(l, u, nu, lam, &s);
 		if (got <= spare) {
+			last = last == -1 ? 0 : -1;
 			lo = lam;
 			at_lo = got;
 		} else {
+			last = last == 1 ? 0 : 1;
 			hi = lam;
 			at_hi = got;
 		}
 		for (size_t j = 0; j < nu; j++) {
-			struct slot *s = &c->s[u[j]];
+			size_t k = u[j];
 
 			if (got <= spare)
-				s->y_bytes = s->t_bytes;
+				l->y[k] = l->t[k];
 			else
-				s->z_bytes = s->t_bytes;
-			if (s->y_bytes != s->z_bytes)
-				u[k++] = u[j];
+				l->z[k] = l->t[k];
+			u[m] = u[j];
+			m += l->y[k] != l->z[k];
 		}
-		nu = k;
+		nu = m;
 	}
-	for (size_t k = 0; k < na; k++)
-		c->s[c->act[k]].x_bytes = c->s[c->act[k]].y_bytes;
+	memcpy(l->x, l->y, l->n * sizeof(*l->x));
+	for (size_t k = 0; k < l->n; k++)
+		l->x_d[k] = (double)l->x[k];
+	ret->lam = lo;
+	ret->slope = slope;
+	ret->loss = 0;
+	ret->fits = false;
 	*ret_hi = hi;
 	return (__u64)at_lo;
 }
 
 /* --- the last granules, in key order ----------------------------------------------- */
 
-static bool heap_before(const struct ctx *c, const struct heap_ent *a, const struct heap_ent *b)
+static bool heap_before(const struct lanes *l, const struct heap_ent *a, const struct heap_ent *b)
 {
 	if (a->key != b->key)
 		return a->key < b->key;
-	if (c->s[a->i].weight != c->s[b->i].weight)
-		return c->s[a->i].weight > c->s[b->i].weight;
-	return a->i < b->i;
+	if (l->weight[a->lane] != l->weight[b->lane])
+		return l->weight[a->lane] > l->weight[b->lane];
+	return l->id[a->lane] < l->id[b->lane];
 }
 
-static void sift_down(const struct ctx *c, struct heap_ent *hp, size_t n, size_t i)
+static void sift_down(const struct lanes *l, struct heap_ent *hp, size_t n, size_t i)
 {
 	struct heap_ent e = hp[i];
 
@@ -367,9 +423,9 @@ static void sift_down(const struct ctx *c, struct heap_ent *hp, size_t n, size_t
 
 		if (m >= n)
 			break;
-		if (m + 1 < n && heap_before(c, &hp[m + 1], &hp[m]))
+		if (m + 1 < n && heap_before(l, &hp[m + 1], &hp[m]))
 			m++;
-		if (!heap_before(c, &hp[m], &e))
+		if (!heap_before(l, &hp[m], &e))
 			break;
 		hp[i] = hp[m];
 		i = m;
@@ -377,122 +433,156 @@ static void sift_down(const struct ctx *c, struct heap_ent *hp, size_t n, size_t
 	hp[i] = e;
 }
 
-static void heapify(const struct ctx *c, struct heap_ent *hp, size_t n)
-{
-	for (size_t i = n / 2; i-- > 0;)
-		sift_down(c, hp, n, i);
-}
-
-static __u64 next_step(const struct slot *s)
-{
-	return next_boundary(s, s->x_bytes) - s->x_bytes;
-}
+enum hand_out_end {
+	HAND_OUT_DONE,	  /* nothing left to give, or nobody left to take */
+	HAND_OUT_STUCK,	  /* the next granule in key order does not fit */
+	HAND_OUT_WINDOW,  /* every granule with a key up to the window's end was given */
+};
 
 /*
- * Hands out granules of act[0..na) in key order until the first that does not fit. Only
- * VMs with a boundary at or below hi can come before that one. Returns the bytes left;
- * *stuck tells whether a granule did not fit (rather than everyone reaching the cap).
+ * Hands out granules with keys up to hi, in key order, until one does not fit. Only lanes
+ * with a boundary that low go into the heap: a multiplication sorts them out, a division
+ * gives the exact key of the few that are. *left: the bytes to give, and what remains.
+ * *ret_key: the key of the granule that did not fit.
  */
-static __u64 hand_out(struct ctx *c, size_t na, __u64 left, double hi, bool *stuck)
+static enum hand_out_end hand_out(struct lanes *l, __u64 *left, double hi, double *ret_key)
 {
-	struct heap_ent *hp = c->heap;
+	struct heap_ent *hp = l->heap;
+	bool more = false;
 	size_t nh = 0;
 
-	for (size_t k = 0; k < na; k++) {
-		struct slot *s = &c->s[c->act[k]];
+	for (size_t k = 0; k < l->n; k++) {
+		__u64 nb;
 		double key;
 
-		if (s->x_bytes >= s->cap_bytes)
+		if (l->x[k] >= l->cap[k])
 			continue;
-		key = key_of(s, next_boundary(s, s->x_bytes));
-		if (key <= hi)
-			hp[nh++] = (struct heap_ent){ key, c->act[k] };
-	}
-	heapify(c, hp, nh);
-	*stuck = false;
-	while (nh && left) {
-		struct slot *s = &c->s[hp[0].i];
-		__u64 step = next_step(s);
-
-		if (step > left) {
-			*stuck = true;
-			break;
+		nb = next_boundary(l, k, l->x[k]);
+		if ((double)nb > hi * l->scale[k] * (1 + 0x1p-40) || (key = key_of(l, k, nb)) > hi) {
+			more = true;
+			continue;
 		}
-		left -= step;
-		s->x_bytes += step;
-		if (s->x_bytes < s->cap_bytes)
-			hp[0].key = key_of(s, next_boundary(s, s->x_bytes));
-		if (s->x_bytes >= s->cap_bytes || hp[0].key > hi)
-			hp[0] = hp[--nh];
-		sift_down(c, hp, nh, 0);
+		hp[nh++] = (struct heap_ent){ key, (__u32)k };
 	}
-	return left;
+	for (size_t i = nh / 2; i-- > 0;)
+		sift_down(l, hp, nh, i);
+	while (nh && *left) {
+		size_t k = hp[0].lane;
+		__u64 nb = next_boundary(l, k, l->x[k]);
+
+		if (nb - l->x[k] > *left) {
+			*ret_key = hp[0].key;
+			return HAND_OUT_STUCK;
+		}
+		*left -= nb - l->x[k];
+		l->x[k] = nb;
+		if (nb < l->cap[k])
+			hp[0].key = key_of(l, k, next_boundary(l, k, nb));
+		if (nb >= l->cap[k] || hp[0].key > hi) {
+			more |= nb < l->cap[k];
+			hp[0] = hp[--nh];
+		}
+		sift_down(l, hp, nh, 0);
+	}
+	return *left && more ? HAND_OUT_WINDOW : HAND_OUT_DONE;
 }
 
 /*
- * Keeps in act the VMs that can still take a granule of left bytes; a VM whose next
- * granule does not fit now never will, since left only shrinks. Returns how many, and in
- * ret_step the smallest next granule among them.
+ * Keeps the lanes that can still take a granule of left bytes: a lane whose next granule
+ * does not fit now never will, since left only shrinks. The lanes move down in place, the
+ * others' results go to their slots. ret->slope loses the slopes of the lanes dropped.
  */
-static size_t keep_fitting(struct ctx *c, size_t na, __u64 left, __u64 *ret_step)
+static void keep_fitting(struct ctx *c, __u64 left, struct level *ret)
 {
-	__u64 smallest = UINT64_MAX;
-	size_t k = 0;
+	struct lanes *l = &c->l;
+	size_t m = 0;
 
-	for (size_t j = 0; j < na; j++) {
-		const struct slot *s = &c->s[c->act[j]];
-		__u64 step;
+	for (size_t k = 0; k < l->n; k++) {
+		bool keep = l->x[k] < l->cap[k] && next_boundary(l, k, l->x[k]) - l->x[k] <= left;
 
-		if (s->x_bytes >= s->cap_bytes)
+		c->s[l->id[k]].x_bytes = l->x[k];
+		if (!keep) {
+			ret->slope -= ret->lam * l->scale[k] > l->x_d[k] ? l->scale[k] : 0;
 			continue;
-		step = next_step(s);
-		if (step > left)
-			continue;
-		smallest = step < smallest ? step : smallest;
-		c->act[k++] = c->act[j];
+		}
+		l->x[m] = l->x[k];
+		l->x_d[m] = l->x_d[k];
+		l->cap[m] = l->cap[k];
+		l->cap_d[m] = l->cap_d[k];
+		l->mask[m] = l->mask[k];
+		l->gran_d[m] = l->gran_d[k];
+		l->scale[m] = l->scale[k];
+		l->id[m] = l->id[k];
+		l->weight[m] = l->weight[k];
+		m++;
 	}
-	*ret_step = smallest;
-	return k;
+	l->n = m;
 }
 
-/* Distributes spare bytes above the current amounts of act[0..na), in key order. */
-static void level_fill(struct ctx *c, size_t na, __u64 spare)
+/*
+ * Distributes spare bytes above the lanes' x in key order, in rounds: raise the level
+ * close to where the budget runs out, hand out the rest of the granules in a window above
+ * it, and when one does not fit, drop the lanes that can't fit anything any more and go on
+ * from there. The results go to the slots.
+ */
+static void level_fill(struct ctx *c, __u64 spare, __u64 step, const struct level *warm)
 {
-	__u64 step = 0;
+	struct lanes *l = &c->l;
+	struct level lv;
 
-	for (size_t k = 0; k < na; k++) {
-		struct slot *s = &c->s[c->act[k]];
+	if (warm)
+		lv = *warm;
+	else
+		solve_level(l, (double)spare, &lv);
+	while (l->n && spare) {
+		/* Close enough when the heap is left about a granule for one lane in 30. */
+		__u64 close = (l->n / 30 + 8) * step;
+		enum hand_out_end end;
+		double hi, key;
 
-		s->scale = (double)s->weight * (double)s->cap_bytes;
-		s->x_bytes = s->floor_bytes;
-		step = k && step < s->gran_bytes ? step : s->gran_bytes;
-	}
-	while (na && spare) {
-		bool stuck;
-		double hi;
+		spare -= raise_level(l, spare, close, &lv, &lv, &hi);
+		for (int w = 0;; w++) {
+			double to = lv.slope > 0 && w < 8 ?
+					    lv.lam + 2 * (double)spare / lv.slope * (1 << w) : hi;
 
-		/* Close enough when the heap is left a few dozen granules. */
-		spare -= raise_level(c, na, spare, 32 * step, &hi);
-		spare = hand_out(c, na, spare, hi, &stuck);
-		/* Past hi nothing should fit; should floating point disagree, look further. */
-		if (!stuck && spare && hi < INFINITY)
-			spare = hand_out(c, na, spare, INFINITY, &stuck);
-		if (!stuck)
+			to = to < hi ? to : hi;
+			end = hand_out(l, &spare, to, &key);
+			if (end != HAND_OUT_WINDOW)
+				break;
+			/* Everything up to hi fit after all: floating point; look further. */
+			if (to == hi)
+				hi = INFINITY;
+			lv.lam = to;
+		}
+		if (end == HAND_OUT_DONE)
 			break;
-		na = keep_fitting(c, na, spare, &step);
+		lv.lam = key;
+		keep_fitting(c, spare, &lv);
+		step = UINT64_MAX;
+		for (size_t k = 0; k < l->n; k++) {
+			__u64 s = next_boundary(l, k, l->x[k]) - l->x[k];
+
+			step = s < step ? s : step;
+		}
+		lv.loss = 0;
 	}
+	for (size_t k = 0; k < l->n; k++)
+		c->s[l->id[k]].x_bytes = l->x[k];
 }
 
 /*
  * Fills idx[0..m) within budget: every VM between its floor and its cap, by weight when
  * short. Weight 0 is a tier below: it leaves its floor only once every weighted VM has its
- * cap, and then shares what is left by want. The caller checked Σ floor ≤ budget.
+ * cap, and then shares what is left by want. The caller checked Σ floor ≤ budget. With
+ * exact false, only the granules below the continuous level are taken: the ideal that the
+ * hysteresis looks at, which does not need the last granule.
  */
-static void fill(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
+static void fill(struct ctx *c, const __u32 *idx, size_t m, __u64 budget, bool exact)
 {
 	u128 sum_cap = 0, sum_tier1 = 0, fixed = 0;
+	struct lanes *l = &c->l;
+	__u64 step = UINT64_MAX;
 	bool tier1_fits;
-	size_t na = 0;
 
 	for (size_t k = 0; k < m; k++) {
 		const struct slot *s = &c->s[idx[k]];
@@ -506,21 +596,50 @@ static void fill(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
 		return;
 	}
 	tier1_fits = sum_tier1 <= budget;
+	l->n = 0;
 	for (size_t k = 0; k < m; k++) {
 		struct slot *s = &c->s[idx[k]];
 		__u32 weight = c->vms[idx[k]].weight;
 		bool filled = tier1_fits ? !weight : weight;
+		size_t j = l->n;
 
 		if (!filled || s->floor_bytes >= s->cap_bytes) {
 			s->x_bytes = filled || !tier1_fits ? s->floor_bytes : s->cap_bytes;
 			fixed += s->x_bytes;
 			continue;
 		}
-		s->weight = weight ? weight : 1;
 		fixed += s->floor_bytes;
-		c->act[na++] = idx[k];
+		l->x[j] = s->floor_bytes;
+		l->x_d[j] = (double)s->floor_bytes;
+		l->cap[j] = s->cap_bytes;
+		l->cap_d[j] = (double)s->cap_bytes;
+		l->mask[j] = ~(s->gran_bytes - 1);
+		l->gran_d[j] = (double)s->gran_bytes;
+		l->weight[j] = weight ? weight : 1;
+		l->scale[j] = (double)l->weight[j] * l->cap_d[j];
+		l->id[j] = idx[k];
+		step = s->gran_bytes < step ? s->gran_bytes : step;
+		l->n++;
 	}
-	level_fill(c, na, budget - (__u64)fixed);
+	if (exact) {
+		/* The ideal's level is a good first guess, unless tiers differ. */
+		bool warm = c->warm.lam > 0 && c->warm_tier1 == tier1_fits;
+
+		level_fill(c, budget - (__u64)fixed, step, warm ? &c->warm : NULL);
+		return;
+	}
+	if (l->n) {
+		solve_level(l, (double)(budget - (__u64)fixed), &c->warm);
+		c->warm.fits = false;
+		c->warm_tier1 = tier1_fits;
+		for (size_t k = 0; k < l->n; k++)
+			c->s[l->id[k]].x_bytes = amount_near(l, k, c->warm.lam);
+	}
+}
+
+static __u64 granule_of(const struct alloc_vm *v)
+{
+	return v->granule_bytes ? v->granule_bytes : ALLOC_GRANULE_DEFAULT_BYTES;
 }
 
 /* --- one group: all VMs when spanning, else the VMs of one node ------------------------ */
@@ -555,7 +674,10 @@ static bool shrunk_recently(const struct alloc_host *h, const struct alloc_vm *v
  */
 static __u64 step_floor(const struct alloc_host *h, __u64 a, __u64 g)
 {
-	__u64 to = a - (__u64)((u128)a * h->shrink_step_pct / 100);
+	/* 128-bit division is a library call: only when 64 bits could overflow. */
+	__u64 step = a <= UINT64_MAX / 100 ? a * h->shrink_step_pct / 100 :
+					      (__u64)((u128)a * h->shrink_step_pct / 100);
+	__u64 to = a - step;
 	__u64 down = to & ~(g - 1);
 	u128 up = down == to ? down : (u128)down + g;
 
@@ -639,7 +761,6 @@ static void plan_group(struct ctx *c, const __u32 *idx, size_t m, __u64 budget,
 		       struct group_result *ret)
 {
 	u128 sum = 0;
-	bool limited = false;
 
 	memset(ret, 0, sizeof(*ret));
 	for (size_t k = 0; k < m; k++)
@@ -656,20 +777,15 @@ static void plan_group(struct ctx *c, const __u32 *idx, size_t m, __u64 budget,
 	}
 	for (size_t k = 0; k < m; k++)
 		set_floor(c, idx[k], 0, CAUSE_NONE);
-	fill(c, idx, m, budget);
+	c->warm.lam = 0;
+	fill(c, idx, m, budget, false);
 	for (size_t k = 0; k < m; k++) {
 		c->w[idx[k]].ideal_bytes = c->s[idx[k]].x_bytes;
 		transition_floor(c, idx[k]);
 	}
 	/* The host reserve is sacred: limits that don't fit give way. */
 	ret->dropped_reasons = drop_limits(c, idx, m, budget);
-	for (size_t k = 0; k < m; k++)
-		limited |= c->w[idx[k]].cause != CAUSE_NONE;
-	if (limited)
-		fill(c, idx, m, budget);
-	else
-		for (size_t k = 0; k < m; k++)
-			c->s[idx[k]].x_bytes = c->w[idx[k]].ideal_bytes;
+	fill(c, idx, m, budget, true);
 	for (size_t k = 0; k < m; k++) {
 		__u32 i = idx[k];
 
@@ -707,7 +823,14 @@ static void prepare_vm(struct ctx *c, __u32 i)
 	struct work *w = &c->w[i];
 	struct slot *s = &c->s[i];
 	__u64 g = granule_of(v), a = v->assigned_bytes;
-	u128 raw = ((u128)v->demand_bytes * (100 + v->buffer_pct) + 99) / 100, want = raw;
+	u128 raw, want;
+
+	/* 128-bit division is a library call: only when 64 bits could overflow. */
+	if (v->demand_bytes <= UINT64_MAX / 2100)
+		raw = (v->demand_bytes * (100 + v->buffer_pct) + 99) / 100;
+	else
+		raw = ((u128)v->demand_bytes * (100 + v->buffer_pct) + 99) / 100;
+	want = raw;
 
 	if (want < v->minimum_bytes)
 		want = v->minimum_bytes;
@@ -772,6 +895,59 @@ static void plan_nodes(struct ctx *c, size_t n, struct alloc_summary *sum)
 	sum->overcommitted = sum->overcommitted_nodes;
 }
 
+/*
+ * Scratch for n VMs, in one block: freed and taken again at every plan, one block stays
+ * in the heap, where separate arrays get trimmed and page-faulted back in each time.
+ */
+static int ctx_alloc(struct ctx *c, size_t n)
+{
+	struct lanes *l = &c->l;
+	size_t size = 0, at = 0;
+	char *p;
+
+#define CARVE(ptr)                                                         \
+	do {                                                               \
+		if (p)                                                     \
+			ptr = (void *)(p + at);                            \
+		at += n * sizeof(*ptr);                                    \
+	} while (0)
+	/* Twice: sizes first, then pointers; largest alignment first, so all stay aligned. */
+	for (int pass = 0; pass < 2; pass++) {
+		p = pass ? malloc(size) : NULL;
+		if (pass && !p)
+			return -ENOMEM;
+		at = 0;
+		CARVE(l->heap);
+		CARVE(l->x);
+		CARVE(l->cap);
+		CARVE(l->x_d);
+		CARVE(l->cap_d);
+		CARVE(l->mask);
+		CARVE(l->gran_d);
+		CARVE(l->y);
+		CARVE(l->z);
+		CARVE(l->t);
+		CARVE(l->scale);
+		CARVE(l->s_scale);
+		CARVE(l->s_x);
+		CARVE(l->s_cap);
+		CARVE(l->s_gran);
+		CARVE(l->s_lo);
+		CARVE(l->s_hi);
+		CARVE(c->s);
+		CARVE(c->w);
+		CARVE(c->t);
+		CARVE(l->id);
+		CARVE(l->weight);
+		CARVE(l->todo);
+		CARVE(c->idx);
+		size = at;
+	}
+#undef CARVE
+	c->block = p;
+	return 0;
+}
+
 int alloc_plan(const struct alloc_host *h, const struct alloc_vm *vms, size_t n,
 	       struct alloc_target *ret_targets, struct alloc_summary *ret_summary)
 {
@@ -786,17 +962,9 @@ int alloc_plan(const struct alloc_host *h, const struct alloc_vm *vms, size_t n,
 	err = check_inputs(h, vms, n);
 	if (err)
 		goto out;
-	c.s = calloc(n + 1, sizeof(*c.s));
-	c.w = calloc(n + 1, sizeof(*c.w));
-	c.t = calloc(n + 1, sizeof(*c.t));
-	c.idx = calloc(n + 1, sizeof(*c.idx));
-	c.act = calloc(n + 1, sizeof(*c.act));
-	c.todo = calloc(n + 1, sizeof(*c.todo));
-	c.heap = calloc(n + 1, sizeof(*c.heap));
-	if (!c.s || !c.w || !c.t || !c.idx || !c.act || !c.todo || !c.heap) {
-		err = -ENOMEM;
+	err = ctx_alloc(&c, n + 1); /* malloc(0) may return NULL */
+	if (err)
 		goto out;
-	}
 	for (__u32 i = 0; i < n; i++) {
 		prepare_vm(&c, i);
 		c.idx[i] = i;
@@ -817,12 +985,6 @@ int alloc_plan(const struct alloc_host *h, const struct alloc_vm *vms, size_t n,
 		memcpy(ret_targets, c.t, n * sizeof(*c.t));
 	*ret_summary = sum;
 out:
-	free(c.s);
-	free(c.w);
-	free(c.t);
-	free(c.idx);
-	free(c.act);
-	free(c.todo);
-	free(c.heap);
+	free(c.block);
 	return err;
 }

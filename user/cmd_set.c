@@ -10,7 +10,7 @@
 #include "verbs.h"
 
 static const char set_usage[] =
-	"usage: dynmem set VM key=value...\n"
+	"usage: dynmem set [--socket PATH] VM key=value...\n"
 	"  While the VM runs: minimum (down only), maximum (up only), buffer, weight, numa.\n"
 	"  Checked like the config file, applied at the next tick, kept across restarts.\n";
 
@@ -23,11 +23,21 @@ int cmd_set(int argc, char **argv)
 	char *reply;
 	int rc = 0;
 
-	if (argc < 3) {
-		fputs(set_usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : (strcmp(argv[1], "--help") ? 2 : 0);
+	int first = 1;
+
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(set_usage, stdout);
+		return 0;
 	}
-	for (int i = 1; i < argc; i++) {
+	if (argc > 2 && !strcmp(argv[1], "--socket")) {
+		socket_path = argv[2];
+		first = 3;
+	}
+	if (argc - first < 2) {
+		fputs(set_usage, stderr);
+		return 2;
+	}
+	for (int i = first; i < argc; i++) {
 		int n = snprintf(request + len, sizeof(request) - len, " %s", argv[i]);
 
 		if (strchr(argv[i], ' ') || n < 0 || (size_t)n >= sizeof(request) - len) {
@@ -47,7 +57,7 @@ int cmd_set(int argc, char **argv)
 		fprintf(stderr, "dynmem set: refused: %s\n", json_object_get_string(err_obj));
 		rc = 1;
 	} else {
-		printf("%s: set; applied at the next tick\n", argv[1]);
+		printf("%s: set; applied at the next tick\n", argv[first]);
 	}
 	json_object_put(reply_obj);
 	free(reply);

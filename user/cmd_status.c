@@ -92,6 +92,9 @@ int cmd_status(int argc, char **argv)
 			json = true;
 		} else if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
 			socket_path = argv[++i];
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(status_usage, stdout);
+			return 0;
 		} else {
 			fprintf(stderr, "dynmem status: unknown argument '%s'\n%s", argv[i],
 				status_usage);

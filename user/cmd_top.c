@@ -17,10 +17,12 @@
 #include "verbs.h"
 
 static const char top_usage[] =
-	"usage: dynmem top [--once] [--interval MS] [--sort COLUMN] [--width N]\n"
+	"usage: dynmem top [--once] [--interval MS] [--sort COLUMN] [--width N] [--socket PATH]\n"
 	"  Live view of every VM: assigned, demand, availability, paging, large pages, NUMA.\n"
 	"  --once     print one frame as plain text and exit (for scripts)\n"
-	"  --width N  the frame's width with --once (default: $COLUMNS or 160)\n";
+	"  --width N  the frame's width with --once (default: $COLUMNS or 160)\n"
+	"  --sort C   start sorted by column C (NAME, ASSIGNED, DEMAND, AVAIL, ...)\n"
+	"  --socket   dynmemd's control socket (default $DYNMEM_SOCKET or " CONFIG_DEFAULT_SOCKET ")\n";
 
 static volatile sig_atomic_t stop;
 
@@ -70,7 +72,7 @@ static int print_once(struct top_session *s, int width)
 		return 1;
 	}
 	for (size_t i = 0; i < s->frame.nr_lines; i++)
-		printf("%s\n", s->frame.lines[i].text);
+		printf("%.*s\n", width, s->frame.lines[i].text);
 	return 0;
 }
 
@@ -155,6 +157,20 @@ static int live(struct top_session *s, int interval_ms)
 	return 0;
 }
 
+static int sort_by(struct top_view *v, const char *want)
+{
+	for (int c = 0; c < TOP_NR_COLUMNS; c++)
+		if (!strcasecmp(want, top_column_name((enum top_column)c))) {
+			v->sort = (enum top_column)c;
+			return 0;
+		}
+	fprintf(stderr, "dynmem top: no column '%s'; the columns:", want);
+	for (int c = 0; c < TOP_NR_COLUMNS; c++)
+		fprintf(stderr, " %s", top_column_name((enum top_column)c));
+	fputc('\n', stderr);
+	return -EINVAL;
+}
+
 int cmd_top(int argc, char **argv)
 {
 	struct top_session s = { .socket = getenv("DYNMEM_SOCKET") ?: CONFIG_DEFAULT_SOCKET,
@@ -169,12 +185,14 @@ int cmd_top(int argc, char **argv)
 			interval_ms = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--width") && i + 1 < argc)
 			width = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--sort") && i + 1 < argc) {
-			const char *want = argv[++i];
-
-			for (int c = 0; c < TOP_NR_COLUMNS; c++)
-				if (!strcasecmp(want, top_column_name((enum top_column)c)))
-					s.view.sort = (enum top_column)c;
+		else if (!strcmp(argv[i], "--socket") && i + 1 < argc)
+			s.socket = argv[++i];
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(top_usage, stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--sort") && i + 1 < argc) {
+			if (sort_by(&s.view, argv[++i]))
+				return 2;
 		} else {
 			fprintf(stderr, "dynmem top: unknown argument '%s'\n%s", argv[i], top_usage);
 			return 2;

@@ -65,6 +65,8 @@ static double weight(const struct vm *vm) { return (double)vm->cfg.weight; }
 static double buffer(const struct vm *vm) { return vm->cfg.buffer_pct / 100.0; }
 static double overhead(const struct vm *vm) { return (double)vm->overhead_bytes; }
 static double distress(const struct vm *vm) { return vm->demand.pressure; }
+static double degraded(const struct vm *vm) { return vm->problem[0] || vm->qmp_error[0]; }
+static double pending(const struct vm *vm) { return vm->pending; }
 static double availability(const struct vm *vm)
 {
 	double dm = (double)vm->demand.demand_bytes;
@@ -122,13 +124,22 @@ static void hook_metrics(FILE *out, struct daemon *d)
 	if (!d->obs)
 		return;
 	hs = observer_hooks(d->obs, &n);
-	header(out, "observer_hook_live", "gauge", "1 when the tracepoint is hooked, 0 when missing or off");
+	header(out, "observer_hook_live", "gauge", "1 when the tracepoint is hooked, 0 when missing, off or failed");
 	for (size_t i = 0; i < n; i++)
 		fprintf(out, "dynmem_observer_hook_live{hook=\"%s\",how=\"%s\"} %d\n",
 			hs[i].hook->name, hook_state_name(hs[i].state), hook_state_live(hs[i].state));
 	host_metric(out, "observer_lost_events_total", "counter",
 		    "Ring buffer records the observer could not deliver",
 		    (double)observer_lost_events(d->obs));
+}
+
+static __u64 host_assigned(struct daemon *d)
+{
+	__u64 sum = 0;
+
+	for (struct vm *vm = d->vms; vm; vm = vm->next)
+		sum += vm->assigned_bytes;
+	return sum;
 }
 
 int prom_format(FILE *out, struct daemon *d)
@@ -139,6 +150,8 @@ int prom_format(FILE *out, struct daemon *d)
 	host_metric(out, "host_budget_bytes", "gauge",
 		    "Memory the VMs share: RAM less the reserve and the VMMs' overhead",
 		    (double)d->budget_bytes);
+	host_metric(out, "host_assigned_bytes", "gauge", "Memory the VMs have now, summed",
+		    (double)host_assigned(d));
 	host_metric(out, "host_overcommitted", "gauge", "1 when the minimums alone exceed the budget",
 		    d->summary.overcommitted);
 	host_metric(out, "ticks_total", "counter", "Decisions made", (double)d->ticks);
@@ -157,6 +170,11 @@ int prom_format(FILE *out, struct daemon *d)
 	vm_metric(out, d, "vm_pressure_ratio", "gauge", "demand / assigned", pressure);
 	vm_metric(out, d, "vm_distress", "gauge", "1 while the guest swaps or stalls on memory",
 		  distress);
+	vm_metric(out, d, "vm_degraded", "gauge",
+		  "1 while something keeps dynmem from seeing or acting on the VM (see dynmem status)",
+		  degraded);
+	vm_metric(out, d, "vm_pending", "gauge", "1 while the VM's size is not known yet: not planned",
+		  pending);
 	observer_metrics(out, d);
 	enforcer_metrics(out, d, false);
 	enforcer_metrics(out, d, true);

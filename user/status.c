@@ -115,8 +115,9 @@ static json_object *vm_json(struct daemon *d, const struct vm *vm)
 		add_u64(o, "guest_available_bytes", vm->guest.available_bytes);
 	}
 	json_object_object_add(o, "observer",
-			       vm->observed ? observer_json(vm, (__u64)d->cfg.host.interval_ms *
-									1000000ULL) :
+			       vm->observed ? observer_json(vm, vm->counters_prev_ns ?
+									vm->counters_ns - vm->counters_prev_ns :
+									0) :
 					      NULL);
 	json_object_object_add(o, "enforcers", enforcers_json(d, vm));
 	return o;

@@ -42,6 +42,7 @@ struct vm {
 	__u64 overhead_bytes; /* the VMM's own memory on top of guest RAM */
 	int psi_some_avg10_pct;
 	struct dm_counters counters, counters_prev;
+	__u64 counters_ns, counters_prev_ns; /* when each was read: rates use the real interval */
 	__u64 bursts; /* observer bursts since the last tick */
 
 	/* What was decided. */

@@ -368,7 +368,9 @@ void vms_observe(struct daemon *d, struct vm *vm, __u64 now_ns)
 	measure_overhead(vm, now_ns);
 	if (vm->observed) {
 		vm->counters_prev = vm->counters;
-		observer_read(d->obs, vm->slot, &vm->counters);
+		vm->counters_prev_ns = vm->counters_ns;
+		if (!observer_read(d->obs, vm->slot, &vm->counters))
+			vm->counters_ns = now_ns;
 	}
 }
 
