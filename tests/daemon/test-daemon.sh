@@ -26,6 +26,7 @@ cleanup() {
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
 	tmux -L "dynmem-test-$$" kill-server 2>/dev/null
+	tmux -L "dynmem-test-$$-narrow" kill-server 2>/dev/null
 	rmdir "$cgtop"/*/ "$cgtop" "$mount/dynmem.slice/adopt.scope" "$mount/dynmem.slice" \
 		2>/dev/null
 	rm -rf "$tmp"
@@ -206,6 +207,8 @@ pkill -TERM -f "^$out/dynmem top" -P "$(tmx display -p -t top '#{pane_pid}')"
 tmx send-keys -t top "stty -a | grep -o -- ' -\?icanon' | tr -d ' '" Enter
 check "top: SIGTERM restores the terminal (cooked mode back)" wait_for 3 on_screen "^icanon$"
 tmx kill-server
+# A server of its own: a new session on a server still shutting down would die with it.
+TMUX_SOCKET=$TMUX_SOCKET-narrow
 tmx new-session -d -s top -x 80 -y 30 "DYNMEM_SOCKET=$sock $out/dynmem top"
 narrow() { on_screen "NAME.*ASSIGNED.*DEMAND.*AVAIL.*STATUS" && ! on_screen "EPT/s" &&
 	[[ $(screen | awk '{ if (length > m) m = length } END { print m }') -le 80 ]]; }
