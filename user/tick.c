@@ -202,6 +202,38 @@ static void act(struct daemon *d, struct vm *vm, const struct alloc_target *t)
 	}
 }
 
+/*
+ * The allocator's targets fit the budget, but a shrinking VM gives memory back only as fast
+ * as its balloon inflates. Until then, growth is held to what is really free: the budget less
+ * what every VM holds now. A VM below its minimum gets back to it first; the rest of the
+ * growth is cut pro rata, and resumes tick by tick as memory comes back.
+ */
+static void limit_growth_to_free(struct daemon *d, const struct alloc_vm *in,
+				 struct alloc_target *out, size_t n)
+{
+	__u64 held = 0, growth = 0, free_bytes;
+
+	for (size_t i = 0; i < n; i++) {
+		__u64 floor = in[i].assigned_bytes > in[i].minimum_bytes ? in[i].assigned_bytes :
+									     in[i].minimum_bytes;
+
+		held += floor;
+		growth += out[i].target_bytes > floor ? out[i].target_bytes - floor : 0;
+	}
+	free_bytes = d->budget_bytes > held ? d->budget_bytes - held : 0;
+	if (growth <= free_bytes)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		__u64 floor = in[i].assigned_bytes > in[i].minimum_bytes ? in[i].assigned_bytes :
+									     in[i].minimum_bytes;
+		__u64 t = out[i].target_bytes;
+
+		if (t > floor)
+			out[i].target_bytes = floor + (__u64)((double)(t - floor) * (double)free_bytes /
+							      (double)growth) / 4096 * 4096;
+	}
+}
+
 static void decide_and_act(struct daemon *d)
 {
 	size_t n = 0, i = 0;
@@ -250,6 +282,7 @@ static void decide_and_act(struct daemon *d)
 			"minimum; lower minimums, the reserve, or move VMs away");
 	snprintf(d->alarm, sizeof(d->alarm), "%s",
 		 d->summary.overcommitted ? "overcommitted: the minimums exceed the budget" : "");
+	limit_growth_to_free(d, in, out, n);
 	for (vm = d->vms, i = 0; vm; vm = vm->next)
 		if (!vm->pending)
 			act(d, vm, &out[i++]);
