@@ -11,12 +11,17 @@
  * (no flapping).
  *
  * Going granule by granule would take millions of steps for 10,000 VMs, so a fill runs in
- * rounds: find a level just below the highest one whose granules all fit (a continuous
- * solve, Newton steps on the rounded sum, then halving a bracket around it with only the
- * VMs that have a boundary inside), take every granule up to it at once, hand out the few
- * granules left in the bracket in key order from a heap until one does not fit, drop the
- * VMs that can't fit any more, and go again with the rest. The VMs of a fill are packed
- * into arrays (lanes) so that each pass streams through memory.
+ * rounds: find a level just below the highest one whose granules all fit (the continuous
+ * level by Newton's method, then passes that try two levels at once on the rounded sum,
+ * narrowing a bracket around it and looking only at the VMs with a boundary inside), take
+ * every granule up to it at once, hand out the few granules left in the bracket in key
+ * order from a heap until one does not fit, drop the VMs that can't fit any more, and go
+ * again with the rest. The VMs of a fill are packed into arrays (lanes), so that each pass
+ * streams through memory.
+ *
+ * The transition limits then work as floors under the fill: the ideal (the same fill with
+ * only the minimums as floors, to the continuous level) says which VMs would shrink, and
+ * those held are fixed at what they have.
  */
 #include <errno.h>
 #include <math.h>
@@ -41,8 +46,7 @@ struct slot {
 /* The rest of a VM's state during one plan. */
 struct work {
 	__u64 want_bytes;
-	__u64 held_bytes; /* assigned, clamped into [minimum, maximum] */
-	__u64 ideal_bytes;
+	__u64 held_bytes;	 /* assigned, clamped into [minimum, maximum] */
 	enum alloc_reason cause; /* why its floor is above its minimum */
 	bool capped;		 /* want before clamping was above maximum */
 };
@@ -55,20 +59,17 @@ struct heap_ent {
 /* The VMs a fill hands memory to, one array per field; lane k is one VM. */
 struct lanes {
 	size_t n;
-	__u64 *x;	/* so far; the result in the end */
+	__u64 *x; /* so far; the result in the end */
 	__u64 *cap;
-	double *x_d;	/* x and cap as doubles, for the passes */
+	double *x_d; /* x and cap as doubles, for the passes */
 	double *cap_d;
 	__u64 *mask;	/* ~(granule - 1) */
-	double *gran_d;	/* the granule, as a double */
+	double *gran_d; /* the granule, as a double */
 	__u64 *y;	/* at the highest level known to fit */
 	__u64 *z;	/* at the lowest level known not to */
-	__u64 *t;	/* at the level being tried */
+	__u64 *t;	/* at the lower level being tried */
+	__u64 *t2;	/* at the higher one */
 	double *scale;	/* level λ means λ·scale bytes: weight × cap */
-	/* The level solve's copies of the lanes still undecided: */
-	double *s_scale, *s_x, *s_cap, *s_gran;
-	double *s_lo;	/* level at which it leaves x */
-	double *s_hi;	/* level at which it reaches its cap */
 	__u32 *id;	/* the VM */
 	__u32 *weight;	/* effective: 1 for weight 0 once every weighted VM is satisfied */
 	__u32 *todo;	/* lane numbers still undecided in a search */
@@ -90,8 +91,8 @@ struct ctx {
 	struct alloc_target *t;
 	__u32 *idx; /* VMs grouped by node */
 	struct lanes l;
-	struct level warm; /* the ideal's level, to start the final fill from */
-	bool warm_tier1;
+	struct level ideal; /* the group's ideal level, lam 0 if none */
+	bool ideal_tier1;
 	void *block; /* all of the above */
 };
 
@@ -161,17 +162,51 @@ static __u64 prev_boundary(const struct lanes *l, size_t k, __u64 b)
 	return p < l->x[k] ? l->x[k] : p;
 }
 
-static double key_of(const struct lanes *l, size_t k, __u64 b)
+/* The next double up and down, for positive finite ones. */
+static double next_up(double d)
 {
-	return (double)b / l->scale[k];
+	__u64 u;
+
+	memcpy(&u, &d, sizeof(u));
+	u++;
+	memcpy(&d, &u, sizeof(d));
+	return d;
+}
+
+static double next_down(double d)
+{
+	__u64 u;
+
+	memcpy(&u, &d, sizeof(u));
+	u--;
+	memcpy(&d, &u, sizeof(d));
+	return d;
 }
 
 /*
- * Lane k's amount at level lam, rounded down to its granule, between x and its cap.
- * Written without branches on the data: this runs for every lane on every try, and lanes
- * at their cap, at x and in between come in no order a predictor can learn.
+ * The key of boundary b of lane k: the lowest level λ at which λ·scale, as the machine
+ * multiplies it, reaches b. Defined by the product rather than by b / scale so that
+ * amount_at(), which runs for every lane on every try, needs no division and agrees with
+ * the heap's order to the last bit; the division only finds the key to an ulp or two.
  */
-static __u64 amount_near(const struct lanes *l, size_t k, double lam)
+static double key_of(const struct lanes *l, size_t k, __u64 b)
+{
+	double bd = (double)b, sc = l->scale[k], lam = bd / sc;
+
+	while (lam * sc < bd)
+		lam = next_up(lam);
+	while (lam > 0 && next_down(lam) * sc >= bd)
+		lam = next_down(lam);
+	return lam;
+}
+
+/*
+ * Lane k's amount at level lam: its highest boundary with a key at most lam, which is the
+ * highest one at or below lam·scale. Without branches on the data: this runs for every
+ * lane on every try, and lanes at their cap, at x and in between come in no order a
+ * predictor can learn.
+ */
+static __u64 amount_at(const struct lanes *l, size_t k, double lam)
 {
 	double v = lam * l->scale[k], w = v < l->cap_d[k] ? v : l->cap_d[k];
 	__u64 b;
@@ -179,218 +214,286 @@ static __u64 amount_near(const struct lanes *l, size_t k, double lam)
 	w = w > l->x_d[k] ? w : l->x_d[k];
 	b = (__u64)w & l->mask[k];
 	b = b < l->x[k] ? l->x[k] : b;
-	return v >= l->cap_d[k] ? l->cap[k] : b;
-}
-
-/*
- * The highest boundary of lane k whose key is at most lam, from x on. The keys decide, so
- * that this agrees exactly with the heap's order; amount_near() is only a guess, but one
- * the keys can't contradict unless a boundary lies within 2^-40 of it, and only then do
- * the divisions run.
- */
-static __u64 amount_at(const struct lanes *l, size_t k, double lam)
-{
-	double v = lam * l->scale[k], margin = v * 0x1p-40, bd;
-	__u64 x = l->x[k], cap = l->cap[k], b = amount_near(l, k, lam);
-
-	bd = (double)b;
-	if ((b < cap && (bd + l->gran_d[k] - v <= margin || l->cap_d[k] - v <= margin)) ||
-	    (b > x && v - bd <= margin)) {
-		while (b < cap && key_of(l, k, next_boundary(l, k, b)) <= lam)
-			b = next_boundary(l, k, b);
-		while (b > x && key_of(l, k, b) > lam)
-			b = prev_boundary(l, k, b);
-	}
+	b = v >= l->cap_d[k] ? l->cap[k] : b;
+	/* Only above 2^53, where the cap as a double may lie above the cap itself. */
+	if (b > l->cap[k] || (b == l->cap[k] && v < l->cap_d[k]))
+		b = prev_boundary(l, k, l->cap[k]);
 	return b;
 }
 
 /* --- the level --------------------------------------------------------------------- */
 
-static double median3(double a, double b, double c)
+/*
+ * Σ (clamp(λ·scale, x, cap) − x) over every stride-th lane, without granules; ret_slope:
+ * its slope there, ret_loss: half a granule for every lane on that slope, what rounding
+ * down loses on average. Two sets of sums, so that each addition does not wait for the
+ * last one.
+ */
+static double level_sum(const struct lanes *l, size_t stride, double lam, double *ret_slope,
+			double *ret_loss)
 {
-	if (a > b) {
-		double t = a;
+	double f[2] = { 0 }, slope[2] = { 0 }, loss[2] = { 0 };
 
-		a = b;
-		b = t;
+	for (size_t k = 0, j = 0; k < l->n; k += stride, j++) {
+		double v = lam * l->scale[k], x = l->x_d[k], cap = l->cap_d[k];
+		double w = v < cap ? v : cap, on = (v > x) * (v < cap);
+
+		f[j & 1] += (w > x ? w : x) - x;
+		slope[j & 1] += on * l->scale[k];
+		loss[j & 1] += on * l->gran_d[k];
 	}
-	return c <= a ? a : c >= b ? b : c;
+	*ret_slope = slope[0] + slope[1];
+	*ret_loss = (loss[0] + loss[1]) / 2;
+	return f[0] + f[1];
 }
 
+#define SOLVE_TRIES  64
+#define SAMPLE_LANES 1024 /* from this many lanes on, a sample finds where to start */
+#define SAMPLE_EVERY 16
 
 /*
- * The level at which Σ (clamp(λ·scale, x, cap) − x) equals spare, without granules. The
- * function is piecewise linear with two breakpoints per lane; instead of sorting them,
- * each pass evaluates it at a median-of-three breakpoint, halves the bracket and folds the
- * lanes with no breakpoint left inside into a constant and a slope. Expected O(n). The
- * lanes still undecided are copied to the front of the s_* arrays at each pass, so that
- * every pass reads memory in order.
+ * The level at which level_sum() over every stride-th lane equals spare: Newton steps from
+ * lam, which land on it exactly once the set of lanes on the slope stops changing (a
+ * handful of steps), kept inside the bracket seen so far and halving it when they stray.
+ * The level returned sums to spare within rounding, or below.
+ */
+static void newton_level(const struct lanes *l, size_t stride, double spare, double lam,
+			 struct level *ret)
+{
+	double lo = 0, hi = INFINITY, f = 0, slope = 0, loss = 0;
+	struct level at_lo = { 0 };
+
+	for (int i = 0; i < SOLVE_TRIES && lam > 0; i++) {
+		double next;
+
+		f = level_sum(l, stride, lam, &slope, &loss);
+		if (f <= spare) {
+			lo = lam;
+			at_lo = (struct level){ lam, slope, loss, true };
+		} else {
+			hi = lam;
+		}
+		/* Within a byte is exact: rounding in sums of terabytes is about that. */
+		if (f - spare <= spare * 0x1p-40 + 1 && spare - f <= spare * 0x1p-40 + 1)
+			break;
+		next = slope > 0 ? lam + (spare - f) / slope : 0;
+		/*
+		 * This close, the lanes on the slope won't change: the step lands on the level
+		 * and another pass would only confirm it. raise_level() checks what it takes.
+		 */
+		if (f < spare && spare - f <= spare * 0x1p-20 + 4096 && next > lam && next < hi) {
+			*ret = (struct level){ next, slope, loss, true };
+			return;
+		}
+		if (!(next > lo && next < hi))
+			next = hi < INFINITY ? lo + (hi - lo) / 2 : 2 * lam;
+		if (next == lam)
+			break;
+		lam = next;
+	}
+	/* A hair over, from rounding, is as good: the caller backs off a hair anyway. */
+	if (f > spare && f - spare <= spare * 0x1p-40 + 1)
+		at_lo = (struct level){ lam, slope, loss, true };
+	*ret = at_lo;
+}
+
+/*
+ * The level at which level_sum() equals spare, from ret->lam if above 0. Otherwise the
+ * first guess treats every lane as on its slope, and with many lanes a sample of them
+ * (every 16th, given its share of the room) first finds the level to start from, so that
+ * the passes over all lanes are one or two.
  */
 static void solve_level(struct lanes *l, double spare, struct level *ret)
 {
-	double lo = 0, hi = INFINITY, konst = 0, slope = 0, loss = 0;
-	double *sc = l->s_scale, *sx = l->s_x, *scap = l->s_cap, *slo = l->s_lo, *shi = l->s_hi;
-	double *sg = l->s_gran;
-	size_t nu = l->n;
+	double sum_x = 0, sum_scale = 0, room = 0, room_sample = 0, lam = ret->lam;
+	struct level sample;
 
-	for (size_t k = 0; k < nu; k++) {
-		sc[k] = l->scale[k];
-		sx[k] = l->x_d[k];
-		scap[k] = l->cap_d[k];
-		sg[k] = l->gran_d[k];
-		slo[k] = sx[k] / sc[k];
-		shi[k] = scap[k] / sc[k];
-	}
-	while (nu) {
-		double p = median3(slo[0] > lo && slo[0] < hi ? slo[0] : shi[0],
-				   slo[nu / 2] > lo && slo[nu / 2] < hi ? slo[nu / 2] : shi[nu / 2],
-				   slo[nu - 1] > lo && slo[nu - 1] < hi ? slo[nu - 1] : shi[nu - 1]);
-		double f = konst + slope * p;
-		size_t m = 0;
-
-		for (size_t k = 0; k < nu; k++) {
-			double v = p * sc[k];
-
-			v = v < scap[k] ? v : scap[k];
-			f += (v > sx[k] ? v : sx[k]) - sx[k];
+	if (lam <= 0) {
+		for (size_t k = 0; k < l->n; k++) {
+			sum_x += l->x_d[k];
+			sum_scale += l->scale[k];
+			room += l->cap_d[k] - l->x_d[k];
+			room_sample += k % SAMPLE_EVERY ? 0 : l->cap_d[k] - l->x_d[k];
 		}
-		if (f <= spare)
-			lo = p;
-		else
-			hi = p;
-		/* Folding without branches: which way each lane goes is anyone's guess. */
-		for (size_t k = 0; k < nu; k++) {
-			bool full = shi[k] <= lo, none = slo[k] >= hi;
-			bool linear = !full && !none && slo[k] <= lo && shi[k] >= hi;
-
-			konst += full ? scap[k] - sx[k] : linear ? -sx[k] : 0;
-			slope += linear ? sc[k] : 0;
-			loss += linear ? sg[k] / 2 : 0;
-			sc[m] = sc[k];
-			sx[m] = sx[k];
-			scap[m] = scap[k];
-			sg[m] = sg[k];
-			slo[m] = slo[k];
-			shi[m] = shi[k];
-			m += !full && !none && !linear;
+		lam = (spare + sum_x) / sum_scale;
+		if (l->n >= SAMPLE_LANES && room_sample > 0) {
+			newton_level(l, SAMPLE_EVERY, spare * room_sample / room, lam, &sample);
+			lam = sample.lam > 0 ? sample.lam : lam;
 		}
-		nu = m;
 	}
-	ret->slope = slope;
-	ret->loss = loss;
-	ret->fits = true;
-	ret->lam = slope > 0 ? (spare - konst) / slope : lo;
-	ret->lam = ret->lam < lo ? lo : ret->lam > hi ? hi : ret->lam;
+	newton_level(l, 1, spare, lam, ret);
 }
 
+/* What a pass over the lanes at two levels finds. */
+struct tried {
+	u128 sum[2];  /* bytes over y at each level */
+	double slope; /* at the higher level, as in struct level */
+	double gran;  /* the granule of the lanes on that slope, averaged by their scale */
+};
+
 /*
- * Bytes that level lam adds over y for the lanes in list (all of them if NULL), each
- * lane's amount in t; ret_slope as in struct level.
+ * Tries levels p[0] <= p[1] over the lanes in list (all of them if NULL): each lane's
+ * amount at p[0] goes to t, at p[1] to t2. Two levels for one pass over memory.
  */
-static u128 try_level(struct lanes *l, const __u32 *list, size_t n, double lam, double *ret_slope)
+static void try_levels(struct lanes *l, const __u32 *list, size_t n, const double p[2],
+		       struct tried *ret)
 {
-	double slope = 0;
-	u128 sum = 0;
+	double slope[2] = { 0 }, gran[2] = { 0 };
+	u128 sum0 = 0, sum1 = 0;
 
 	for (size_t j = 0; j < n; j++) {
 		size_t k = list ? list[j] : j;
+		__u64 t = amount_at(l, k, p[0]), t2 = amount_at(l, k, p[1]);
+		double on = (t2 < l->cap[k]) * (p[1] * l->scale[k] > l->x_d[k]) * l->scale[k];
 
-		l->t[k] = amount_at(l, k, lam);
-		sum += l->t[k] - l->y[k];
-		slope += l->t[k] < l->cap[k] && lam * l->scale[k] > l->x_d[k] ? l->scale[k] : 0;
+		l->t[k] = t;
+		l->t2[k] = t2;
+		sum0 += t - l->y[k];
+		sum1 += t2 - l->y[k];
+		slope[j & 1] += on;
+		gran[j & 1] += on * l->gran_d[k];
 	}
-	*ret_slope = slope;
-	return sum;
+	ret->sum[0] = sum0;
+	ret->sum[1] = sum1;
+	ret->slope = slope[0] + slope[1];
+	ret->gran = ret->slope > 0 ? (gran[0] + gran[1]) / ret->slope : 0;
 }
 
-#define NEWTON_TRIES 6
+#define LEVEL_PASSES 24
 
-/* Where to try next inside (lo, hi): the secant, or halfway when that stalls. */
-static double bracket_step(double lo, double hi, u128 at_lo, u128 at_hi, __u64 spare, bool halve)
+/*
+ * The next two levels to try, inside (lo, hi): Newton's step from lo and the secant across
+ * the bracket (the one undershoots where the other overshoots, whichever way the sum
+ * bends), pushed apart by a few times how far rounding to granules makes the sum wander
+ * over such a step: about √(gap·granule).
+ */
+static void next_pair(double lo, double hi, double gap, double width, double slope, double gran,
+		      double p[2])
 {
-	double lam = lo + (hi - lo) * (double)(spare - at_lo) / (double)(at_hi - at_lo);
+	double newton = slope > 0 ? lo + gap / slope : 2 * lo;
+	double secant = hi < INFINITY ? lo + (hi - lo) * gap / width : newton;
+	double d = slope > 0 ? 3 * sqrt(gap * (gran > 0 ? gran : 1)) / slope : 0;
+	double a = newton < secant ? newton : secant, b = newton < secant ? secant : newton;
 
-	return halve || !(lam > lo && lam < hi) ? lo + (hi - lo) / 2 : lam;
+	p[0] = a - d > lo ? a - d : lo + (a - lo) / 2;
+	p[1] = b + d < hi ? b + d : b + (hi - b) / 2;
+	if (!(p[0] > lo))
+		p[0] = p[1];
+	if (p[1] > hi || !(p[1] > lo))
+		p[1] = p[0] = lo + (hi - lo) / 2;
 }
 
 /*
- * Raises the lanes to a level whose granules all fit in spare, close below the highest
- * such level. First over all lanes: a try aimed at from's level plus the rounding loss,
- * then the continuous level itself (rounding only loses, so that one fits), then Newton
- * steps on the rounded sum, the last ones aimed long so as to overshoot. Once a level
- * overshoots, only the lanes with a boundary between the two levels are tried again (y:
- * amounts at lo, z: at hi), and there are fewer at every step. On return the lanes' x are
- * at ret->lam, ret->slope is the slope there, *ret_hi the level that overshot or INFINITY.
- * Returns the bytes taken.
+ * Lane k, between y and z, alone takes gap bytes: it stops on the highest boundary b it can
+ * reach. p[0]: the level where it reaches b, p[1]: just below its next boundary; just below
+ * the next one when b is y itself. False when the lane would not stop inside the bracket.
  */
-static __u64 raise_level(struct lanes *l, __u64 spare, __u64 close_bytes,
-			 const struct level *from, struct level *ret, double *ret_hi)
+static bool dominant_pair(const struct lanes *l, size_t k, __u64 gap, double p[2])
 {
-	double lo = 0, hi = INFINITY, slope = from->slope, s, lam;
-	u128 at_lo = 0, at_hi = 0, got;
+	__u64 y = l->y[k], b = gap < l->z[k] - y ? (y + gap) & l->mask[k] : l->z[k];
+
+	if (b >= l->z[k])
+		return false;
+	if (b <= y) {
+		p[1] = next_down(key_of(l, k, next_boundary(l, k, y)));
+		p[0] = p[1];
+		return true;
+	}
+	p[0] = key_of(l, k, b);
+	p[1] = next_down(key_of(l, k, next_boundary(l, k, b)));
+	p[1] = p[1] > p[0] ? p[1] : p[0];
+	return true;
+}
+
+/*
+ * Raises the lanes to a level whose granules all fit in spare, within close_bytes of the
+ * highest such level (or as close as a level can get). Every pass tries two levels that
+ * straddle the best guess: the secant inside the bracket known so far, or Newton's step
+ * without one; apart by a few times how much rounding to granules makes the sum wander
+ * over the step (about √(gap·granule)). The first pair is the continuous level a hair low,
+ * which fits when it was solved for these lanes, and the same plus the rounding loss.
+ * Once the level is bracketed, only the lanes with a boundary inside the bracket are
+ * looked at again (y: amounts at lo, z: at hi), and there are fewer at every pass. On
+ * return the lanes' x are at ret->lam, ret->slope is the slope there, *ret_hi the level
+ * that overshot (INFINITY if none). Returns the bytes taken.
+ */
+static __u64 raise_level(struct lanes *l, __u64 spare, __u64 close_bytes, const struct level *from,
+			 struct level *ret, double *ret_hi)
+{
+	double lo = 0, hi = INFINITY, slope = from->slope, gran = 0, p[2];
+	u128 at_lo = 0, at_hi = 0;
 	__u32 *u = l->todo;
 	size_t nu = 0;
-	int last = 0; /* which end moved last: -1 lo, 1 hi */
+	struct tried tr;
 
 	memcpy(l->y, l->x, l->n * sizeof(*l->y));
-	lam = from->lam + (slope > 0 ? from->loss / slope : 0);
-	for (int i = 0; i < NEWTON_TRIES && lam > lo; i++) {
-		got = at_lo + try_level(l, NULL, l->n, lam, &s);
-		if (got > spare) {
-			hi = lam;
-			at_hi = got;
-			if (lo > 0)
-				break;
-			/* Nothing fits yet: this fill's own continuous level does, else aim low. */
-			if (from->fits && lam > from->lam * (1 - 0x1p-30))
-				lam = from->lam * (1 - 0x1p-30);
-			else
-				lam = s > 0 ? hi - 2 * (double)(got - spare) / s : 0;
-			if (!(lam > 0 && lam < hi))
-				lam = hi / 2;
-			continue;
-		}
-		lo = lam;
-		at_lo = got;
-		slope = s;
-		memcpy(l->y, l->t, l->n * sizeof(*l->y));
-		if (spare - at_lo <= close_bytes || slope <= 0)
-			break;
-		lam = lo + (double)(spare - at_lo) / slope * (i >= 2 ? 2 : 1);
-	}
-	if (hi < INFINITY)
-		for (size_t k = 0; k < l->n; k++) {
-			l->z[k] = l->t[k];
-			if (l->z[k] != l->y[k])
-				u[nu++] = (__u32)k;
-		}
-	while (nu && spare - at_lo > close_bytes) {
-		size_t m = 0;
+	p[0] = from->lam * (1 - 0x1p-30);
+	p[1] = slope > 0 ? from->lam + from->loss / slope : 2 * from->lam;
+	for (int pass = 0; pass < LEVEL_PASSES && spare - at_lo > close_bytes; pass++) {
+		const __u32 *list = hi < INFINITY ? u : NULL;
+		size_t n = hi < INFINITY ? nu : l->n;
+		u128 width = at_hi - at_lo;
 
-		lam = bracket_step(lo, hi, at_lo, at_hi, spare, last != 0);
-		if (!(lam > lo && lam < hi))
+		if (!(p[0] > lo && p[0] <= p[1] && p[1] < hi))
 			break;
-		got = at_lo + try_level(l, u, nu, lam, &s);
-		if (got <= spare) {
-			last = last == -1 ? 0 : -1;
-			lo = lam;
-			at_lo = got;
+		try_levels(l, list, n, p, &tr);
+		if (at_lo + tr.sum[0] > spare) {
+			hi = p[0];
+			at_hi = at_lo + tr.sum[0];
+			for (size_t j = 0; j < n; j++)
+				l->z[list ? list[j] : j] = l->t[list ? list[j] : j];
+		} else if (at_lo + tr.sum[1] <= spare) {
+			lo = p[1];
+			at_lo += tr.sum[1];
+			slope = tr.slope;
+			gran = tr.gran;
+			for (size_t j = 0; j < n; j++)
+				l->y[list ? list[j] : j] = l->t2[list ? list[j] : j];
 		} else {
-			last = last == 1 ? 0 : 1;
-			hi = lam;
-			at_hi = got;
-		}
-		for (size_t j = 0; j < nu; j++) {
-			size_t k = u[j];
+			lo = p[0];
+			hi = p[1];
+			at_hi = at_lo + tr.sum[1];
+			at_lo += tr.sum[0];
+			for (size_t j = 0; j < n; j++) {
+				size_t k = list ? list[j] : j;
 
-			if (got <= spare)
 				l->y[k] = l->t[k];
-			else
-				l->z[k] = l->t[k];
-			u[m] = u[j];
-			m += l->y[k] != l->z[k];
+				l->z[k] = l->t2[k];
+			}
 		}
-		nu = m;
+		/* Bracketed: from now on only the lanes with a boundary inside the bracket. */
+		if (hi < INFINITY) {
+			size_t m = 0, big = list ? list[0] : 0;
+
+			for (size_t j = 0; j < n; j++) {
+				size_t k = list ? list[j] : j;
+
+				u[m] = (__u32)k;
+				big = l->z[k] - l->y[k] > l->z[big] - l->y[big] ? k : big;
+				m += l->y[k] != l->z[k];
+			}
+			nu = m;
+			if (!nu)
+				break;
+			/*
+			 * One lane makes most of the bracket (a huge page, or a lane whose level
+			 * climbs fast): the answer is about where that lane alone takes the gap,
+			 * so try the two ends of the granule it would stop on.
+			 */
+			if (2 * (l->z[big] - l->y[big]) > at_hi - at_lo &&
+			    dominant_pair(l, big, (__u64)(spare - at_lo), p) && p[0] > lo &&
+			    p[1] < hi)
+				continue;
+			if (at_hi - at_lo <= close_bytes)
+				break;
+			/* Guessing went badly (a bend, rounding): cut the bracket in three. */
+			if (pass && 3 * (at_hi - at_lo) > width) {
+				p[0] = lo + (hi - lo) / 3;
+				p[1] = lo + (hi - lo) / 3 * 2;
+				continue;
+			}
+		}
+		next_pair(lo, hi, (double)(spare - at_lo), (double)(at_hi - at_lo), slope, gran, p);
 	}
 	memcpy(l->x, l->y, l->n * sizeof(*l->x));
 	for (size_t k = 0; k < l->n; k++)
@@ -434,9 +537,9 @@ static void sift_down(const struct lanes *l, struct heap_ent *hp, size_t n, size
 }
 
 enum hand_out_end {
-	HAND_OUT_DONE,	  /* nothing left to give, or nobody left to take */
-	HAND_OUT_STUCK,	  /* the next granule in key order does not fit */
-	HAND_OUT_WINDOW,  /* every granule with a key up to the window's end was given */
+	HAND_OUT_DONE,	 /* nothing left to give, or nobody left to take */
+	HAND_OUT_STUCK,	 /* the next granule in key order does not fit */
+	HAND_OUT_WINDOW, /* every granule with a key up to the window's end was given */
 };
 
 /*
@@ -458,7 +561,9 @@ static enum hand_out_end hand_out(struct lanes *l, __u64 *left, double hi, doubl
 		if (l->x[k] >= l->cap[k])
 			continue;
 		nb = next_boundary(l, k, l->x[k]);
-		if ((double)nb > hi * l->scale[k] * (1 + 0x1p-40) || (key = key_of(l, k, nb)) > hi) {
+		/* The product rules most lanes out; only the few left need the key's division. */
+		if ((double)nb > hi * l->scale[k] * (1 + 0x1p-40) ||
+		    (key = key_of(l, k, nb)) > hi) {
 			more = true;
 			continue;
 		}
@@ -491,20 +596,23 @@ static enum hand_out_end hand_out(struct lanes *l, __u64 *left, double hi, doubl
  * Keeps the lanes that can still take a granule of left bytes: a lane whose next granule
  * does not fit now never will, since left only shrinks. The lanes move down in place, the
  * others' results go to their slots. ret->slope loses the slopes of the lanes dropped.
+ * Returns the smallest next granule of those kept.
  */
-static void keep_fitting(struct ctx *c, __u64 left, struct level *ret)
+static __u64 keep_fitting(struct ctx *c, __u64 left, struct level *ret)
 {
 	struct lanes *l = &c->l;
+	__u64 smallest = UINT64_MAX;
 	size_t m = 0;
 
 	for (size_t k = 0; k < l->n; k++) {
-		bool keep = l->x[k] < l->cap[k] && next_boundary(l, k, l->x[k]) - l->x[k] <= left;
+		__u64 step = next_boundary(l, k, l->x[k]) - l->x[k];
 
 		c->s[l->id[k]].x_bytes = l->x[k];
-		if (!keep) {
+		if (l->x[k] >= l->cap[k] || step > left) {
 			ret->slope -= ret->lam * l->scale[k] > l->x_d[k] ? l->scale[k] : 0;
 			continue;
 		}
+		smallest = step < smallest ? step : smallest;
 		l->x[m] = l->x[k];
 		l->x_d[m] = l->x_d[k];
 		l->cap[m] = l->cap[k];
@@ -517,6 +625,8 @@ static void keep_fitting(struct ctx *c, __u64 left, struct level *ret)
 		m++;
 	}
 	l->n = m;
+	ret->slope = ret->slope > 0 ? ret->slope : 0;
+	return smallest;
 }
 
 /*
@@ -525,25 +635,30 @@ static void keep_fitting(struct ctx *c, __u64 left, struct level *ret)
  * it, and when one does not fit, drop the lanes that can't fit anything any more and go on
  * from there. The results go to the slots.
  */
-static void level_fill(struct ctx *c, __u64 spare, __u64 step, const struct level *warm)
+static void level_fill(struct ctx *c, __u64 spare, __u64 step, const struct level *from)
 {
 	struct lanes *l = &c->l;
-	struct level lv;
+	struct level lv = *from;
 
-	if (warm)
-		lv = *warm;
-	else
-		solve_level(l, (double)spare, &lv);
 	while (l->n && spare) {
 		/* Close enough when the heap is left about a granule for one lane in 30. */
 		__u64 close = (l->n / 30 + 8) * step;
 		enum hand_out_end end;
-		double hi, key;
+		double hi = INFINITY, key;
 
-		spare -= raise_level(l, spare, close, &lv, &lv, &hi);
+		/*
+		 * After a misfit little is often left: then the heap alone is cheaper. Else the
+		 * level is solved again from the misfit's key: the lanes dropped took their
+		 * slope with them, and lanes held up by their floors may have none yet.
+		 */
+		if (!lv.fits && spare > close)
+			solve_level(l, (double)spare, &lv);
+		if (lv.fits)
+			spare -= raise_level(l, spare, close, &lv, &lv, &hi);
 		for (int w = 0;; w++) {
-			double to = lv.slope > 0 && w < 8 ?
-					    lv.lam + 2 * (double)spare / lv.slope * (1 << w) : hi;
+			double to = lv.slope > 0 && w < 8
+					    ? lv.lam + 2 * (double)spare / lv.slope * (1 << w)
+					    : hi;
 
 			to = to < hi ? to : hi;
 			end = hand_out(l, &spare, to, &key);
@@ -557,45 +672,44 @@ static void level_fill(struct ctx *c, __u64 spare, __u64 step, const struct leve
 		if (end == HAND_OUT_DONE)
 			break;
 		lv.lam = key;
-		keep_fitting(c, spare, &lv);
-		step = UINT64_MAX;
-		for (size_t k = 0; k < l->n; k++) {
-			__u64 s = next_boundary(l, k, l->x[k]) - l->x[k];
-
-			step = s < step ? s : step;
-		}
+		step = keep_fitting(c, spare, &lv);
 		lv.loss = 0;
 	}
 	for (size_t k = 0; k < l->n; k++)
 		c->s[l->id[k]].x_bytes = l->x[k];
 }
 
+/* What a fill needs to know of its group beforehand; plan_group adds it up on the way. */
+struct fill_sums {
+	u128 cap;    /* Σ cap */
+	u128 tier1;  /* Σ cap over VMs with a weight, Σ floor over those without */
+	double lift; /* Σ of how far floors lie above the ideal */
+};
+
 /*
  * Fills idx[0..m) within budget: every VM between its floor and its cap, by weight when
  * short. Weight 0 is a tier below: it leaves its floor only once every weighted VM has its
  * cap, and then shares what is left by want. The caller checked Σ floor ≤ budget. With
  * exact false, only the granules below the continuous level are taken: the ideal that the
- * hysteresis looks at, which does not need the last granule.
+ * hysteresis looks at, which does not need the last granule; its level goes to c->ideal,
+ * where the exact fill of the same group starts its search from.
  */
-static void fill(struct ctx *c, const __u32 *idx, size_t m, __u64 budget, bool exact)
+static void fill(struct ctx *c, const __u32 *idx, size_t m, __u64 budget,
+		 const struct fill_sums *sums, bool exact)
 {
-	u128 sum_cap = 0, sum_tier1 = 0, fixed = 0;
 	struct lanes *l = &c->l;
 	__u64 step = UINT64_MAX;
+	struct level lv = { 0 };
 	bool tier1_fits;
+	u128 fixed = 0;
 
-	for (size_t k = 0; k < m; k++) {
-		const struct slot *s = &c->s[idx[k]];
-
-		sum_cap += s->cap_bytes;
-		sum_tier1 += c->vms[idx[k]].weight ? s->cap_bytes : s->floor_bytes;
-	}
-	if (sum_cap <= budget) {
+	if (sums->cap <= budget) {
 		for (size_t k = 0; k < m; k++)
 			c->s[idx[k]].x_bytes = c->s[idx[k]].cap_bytes;
+		c->ideal.lam = 0;
 		return;
 	}
-	tier1_fits = sum_tier1 <= budget;
+	tier1_fits = sums->tier1 <= budget;
 	l->n = 0;
 	for (size_t k = 0; k < m; k++) {
 		struct slot *s = &c->s[idx[k]];
@@ -621,20 +735,25 @@ static void fill(struct ctx *c, const __u32 *idx, size_t m, __u64 budget, bool e
 		step = s->gran_bytes < step ? s->gran_bytes : step;
 		l->n++;
 	}
+	if (!l->n)
+		return;
+	/*
+	 * The exact fill starts looking where the ideal's level was, if the tiers agree, less
+	 * what the floors lifted above it would take at the ideal's slope.
+	 */
+	if (exact && c->ideal.lam > 0 && c->ideal_tier1 == tier1_fits) {
+		lv.lam = c->ideal.slope > 0 ? c->ideal.lam - sums->lift / c->ideal.slope : 0;
+		lv.lam = lv.lam > 0 ? lv.lam : c->ideal.lam / 2;
+	}
+	solve_level(l, (double)(budget - (__u64)fixed), &lv);
 	if (exact) {
-		/* The ideal's level is a good first guess, unless tiers differ. */
-		bool warm = c->warm.lam > 0 && c->warm_tier1 == tier1_fits;
-
-		level_fill(c, budget - (__u64)fixed, step, warm ? &c->warm : NULL);
+		level_fill(c, budget - (__u64)fixed, step, &lv);
 		return;
 	}
-	if (l->n) {
-		solve_level(l, (double)(budget - (__u64)fixed), &c->warm);
-		c->warm.fits = false;
-		c->warm_tier1 = tier1_fits;
-		for (size_t k = 0; k < l->n; k++)
-			c->s[l->id[k]].x_bytes = amount_near(l, k, c->warm.lam);
-	}
+	c->ideal = lv;
+	c->ideal_tier1 = tier1_fits;
+	for (size_t k = 0; k < l->n; k++)
+		c->s[l->id[k]].x_bytes = amount_at(l, k, lv.lam);
 }
 
 static __u64 granule_of(const struct alloc_vm *v)
@@ -664,8 +783,11 @@ static const enum alloc_reason drop_order[] = {
 
 static bool shrunk_recently(const struct alloc_host *h, const struct alloc_vm *v)
 {
-	return v->last_shrink_ns &&
-	       (h->now_ns < v->last_shrink_ns || h->now_ns - v->last_shrink_ns < h->shrink_interval_ns);
+	if (!v->last_shrink_ns)
+		return false;
+	/* A clock that went back counts as recent: when in doubt, don't shrink. */
+	return h->now_ns < v->last_shrink_ns ||
+	       h->now_ns - v->last_shrink_ns < h->shrink_interval_ns;
 }
 
 /*
@@ -675,8 +797,8 @@ static bool shrunk_recently(const struct alloc_host *h, const struct alloc_vm *v
 static __u64 step_floor(const struct alloc_host *h, __u64 a, __u64 g)
 {
 	/* 128-bit division is a library call: only when 64 bits could overflow. */
-	__u64 step = a <= UINT64_MAX / 100 ? a * h->shrink_step_pct / 100 :
-					      (__u64)((u128)a * h->shrink_step_pct / 100);
+	__u64 step = a <= UINT64_MAX / 100 ? a * h->shrink_step_pct / 100
+					   : (__u64)((u128)a * h->shrink_step_pct / 100);
 	__u64 to = a - step;
 	__u64 down = to & ~(g - 1);
 	u128 up = down == to ? down : (u128)down + g;
@@ -686,7 +808,11 @@ static __u64 step_floor(const struct alloc_host *h, __u64 a, __u64 g)
 	return a ? (a - 1) & ~(g - 1) : 0;
 }
 
-static void set_floor(struct ctx *c, __u32 i, __u64 f, enum alloc_reason cause)
+/*
+ * Sets VM i's floor (its minimum at least) and cap: its want (or the floor, if above), or
+ * the floor itself when held.
+ */
+static void set_floor(struct ctx *c, __u32 i, __u64 f, enum alloc_reason cause, bool held)
 {
 	struct work *w = &c->w[i];
 	struct slot *s = &c->s[i];
@@ -697,48 +823,84 @@ static void set_floor(struct ctx *c, __u32 i, __u64 f, enum alloc_reason cause)
 	}
 	w->cause = cause;
 	s->floor_bytes = f;
-	s->cap_bytes = f > w->want_bytes ? f : w->want_bytes;
+	s->cap_bytes = held || f > w->want_bytes ? f : w->want_bytes;
 }
 
-/* The floor that the transition limits put under VM i, and why. Needs its ideal. */
-static void transition_floor(struct ctx *c, __u32 i)
+/*
+ * The floor that the transition limits put under VM i, given its ideal, and why. The
+ * conditions come in no order a branch predictor could learn, so all are worked out and
+ * one is picked.
+ */
+static void transition_floor(struct ctx *c, __u32 i, __u64 ideal)
 {
 	const struct alloc_vm *v = &c->vms[i];
-	const struct work *w = &c->w[i];
-	__u64 a = w->held_bytes;
+	__u64 a = c->w[i].held_bytes, step = step_floor(c->h, a, c->s[i].gran_bytes);
+	bool rate = shrunk_recently(c->h, v);
+	bool hyst = ideal < a && (u128)(a - ideal) * 100 < (u128)a * c->h->hysteresis_pct;
+	enum alloc_reason why = v->pressure ? ALLOC_HOLD_PRESSURE
+				: rate	    ? ALLOC_HOLD_RATE
+				: hyst	    ? ALLOC_HOLD_HYSTERESIS
+					    : ALLOC_SHRINK_STEP;
 
-	if (v->pressure)
-		set_floor(c, i, a, ALLOC_HOLD_PRESSURE);
-	else if (shrunk_recently(c->h, v))
-		set_floor(c, i, a, ALLOC_HOLD_RATE);
-	else if (w->ideal_bytes < a &&
-		 (u128)(a - w->ideal_bytes) * 100 < (u128)a * c->h->hysteresis_pct)
-		set_floor(c, i, a, ALLOC_HOLD_HYSTERESIS);
-	else
-		set_floor(c, i, step_floor(c->h, a, c->s[i].gran_bytes), ALLOC_SHRINK_STEP);
+	/*
+	 * A hold that stops a shrink keeps the VM at exactly what it has: it must not also
+	 * grow in the same plan on what others leave over, or the next plan, starting from
+	 * there, would judge it anew and the plans would not settle.
+	 */
+	set_floor(c, i, why == ALLOC_SHRINK_STEP ? step : a, why,
+		  why != ALLOC_SHRINK_STEP && ideal < a);
 }
 
-/* Drops kinds of limits in drop_order until the floors fit; returns the ones dropped. */
-static __u32 drop_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
+static void add_sums(const struct ctx *c, __u32 i, struct fill_sums *sums)
 {
-	u128 excess[ALLOC_NR_REASONS + 1] = { 0 }, sum = 0;
+	sums->cap += c->s[i].cap_bytes;
+	sums->tier1 += c->vms[i].weight ? c->s[i].cap_bytes : c->s[i].floor_bytes;
+}
+
+/*
+ * Puts transition floors under idx[0..m), given their ideal in x. When they don't fit the
+ * budget, kinds of limits are dropped in drop_order until they do. Returns the kinds
+ * dropped; ret_sums: what the exact fill needs, and how far above their ideal the floors
+ * lift the VMs (which moves the level the exact fill will find).
+ */
+static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget,
+			struct fill_sums *ret_sums)
+{
+	u128 excess[ALLOC_NR_REASONS + 1] = { 0 }, sum = 0, lift = 0;
 	__u32 dropped = 0;
 
+	memset(ret_sums, 0, sizeof(*ret_sums));
 	for (size_t k = 0; k < m; k++) {
-		const struct slot *s = &c->s[idx[k]];
-		__u64 min = c->vms[idx[k]].minimum_bytes;
+		__u32 i = idx[k];
+		__u64 ideal = c->s[i].x_bytes;
 
-		sum += s->floor_bytes;
-		excess[c->w[idx[k]].cause] += s->floor_bytes - min;
+		transition_floor(c, i, ideal);
+		sum += c->s[i].floor_bytes;
+		excess[c->w[i].cause] += c->s[i].floor_bytes - c->vms[i].minimum_bytes;
+		lift += c->s[i].floor_bytes > ideal ? c->s[i].floor_bytes - ideal : 0;
+		add_sums(c, i, ret_sums);
 	}
+	ret_sums->lift = (double)lift;
 	/* Cumulative: with the rate limit gone, a VM that was held by hysteresis has no step. */
 	for (size_t d = 0; sum > budget && d < sizeof(drop_order) / sizeof(drop_order[0]); d++) {
 		sum -= excess[drop_order[d]];
 		dropped |= 1U << drop_order[d];
 	}
-	for (size_t k = 0; dropped && k < m; k++)
-		if (dropped & (1U << c->w[idx[k]].cause))
-			set_floor(c, idx[k], 0, CAUSE_NONE);
+	if (!dropped)
+		return 0;
+	memset(ret_sums, 0, sizeof(*ret_sums));
+	lift = 0;
+	for (size_t k = 0; k < m; k++) {
+		__u32 i = idx[k];
+
+		if (dropped & (1U << c->w[i].cause))
+			set_floor(c, i, 0, CAUSE_NONE, false);
+		lift += c->s[i].floor_bytes > c->s[i].x_bytes
+				? c->s[i].floor_bytes - c->s[i].x_bytes
+				: 0;
+		add_sums(c, i, ret_sums);
+	}
+	ret_sums->lift = (double)lift;
 	return dropped;
 }
 
@@ -757,15 +919,19 @@ static enum alloc_reason reason_of(const struct ctx *c, __u32 i)
 	return ALLOC_WEIGHT;
 }
 
+/* Floors at the minimums, caps at the wants: prepare_vm() left them so. */
 static void plan_group(struct ctx *c, const __u32 *idx, size_t m, __u64 budget,
 		       struct group_result *ret)
 {
-	u128 sum = 0;
+	struct fill_sums sums = { 0 };
+	u128 sum_min = 0;
 
 	memset(ret, 0, sizeof(*ret));
-	for (size_t k = 0; k < m; k++)
-		sum += c->vms[idx[k]].minimum_bytes;
-	if (sum > budget) {
+	for (size_t k = 0; k < m; k++) {
+		sum_min += c->vms[idx[k]].minimum_bytes;
+		add_sums(c, idx[k], &sums);
+	}
+	if (sum_min > budget) {
 		/* The budget can't be met: minimums win, and the caller raises the alarm. */
 		ret->overcommitted = true;
 		for (size_t k = 0; k < m; k++) {
@@ -775,17 +941,11 @@ static void plan_group(struct ctx *c, const __u32 *idx, size_t m, __u64 budget,
 		}
 		return;
 	}
-	for (size_t k = 0; k < m; k++)
-		set_floor(c, idx[k], 0, CAUSE_NONE);
-	c->warm.lam = 0;
-	fill(c, idx, m, budget, false);
-	for (size_t k = 0; k < m; k++) {
-		c->w[idx[k]].ideal_bytes = c->s[idx[k]].x_bytes;
-		transition_floor(c, idx[k]);
-	}
+	c->ideal.lam = 0;
+	fill(c, idx, m, budget, &sums, false);
 	/* The host reserve is sacred: limits that don't fit give way. */
-	ret->dropped_reasons = drop_limits(c, idx, m, budget);
-	fill(c, idx, m, budget, true);
+	ret->dropped_reasons = set_limits(c, idx, m, budget, &sums);
+	fill(c, idx, m, budget, &sums, true);
 	for (size_t k = 0; k < m; k++) {
 		__u32 i = idx[k];
 
@@ -797,27 +957,12 @@ static void plan_group(struct ctx *c, const __u32 *idx, size_t m, __u64 budget,
 
 /* --- the plan ---------------------------------------------------------------------- */
 
-static int check_inputs(const struct alloc_host *h, const struct alloc_vm *vms, size_t n)
-{
-	if (h->nr_nodes > ALLOC_MAX_NODES || !h->shrink_step_pct || h->shrink_step_pct > 100 ||
-	    h->hysteresis_pct > 100 || n > UINT32_MAX)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		const struct alloc_vm *v = &vms[i];
-		__u64 g = granule_of(v);
-
-		if (v->minimum_bytes > v->maximum_bytes || v->weight > ALLOC_WEIGHT_MAX ||
-		    v->buffer_pct < ALLOC_BUFFER_MIN_PCT || v->buffer_pct > ALLOC_BUFFER_MAX_PCT ||
-		    (g & (g - 1)))
-			return -EINVAL;
-		if (!h->numa_spanning && (v->node < -1 || v->node >= (int)h->nr_nodes))
-			return -EINVAL;
-	}
-	return 0;
-}
-
-/* want = demand × (1 + buffer/100), into [minimum, maximum], up to a granule, never above max. */
-static void prepare_vm(struct ctx *c, __u32 i)
+/*
+ * Checks VM i and works out its want = demand × (1 + buffer/100), into [minimum, maximum],
+ * up to a granule, never above maximum; its floor starts at the minimum, its cap at the
+ * want. Returns -EINVAL on values outside the documented ranges.
+ */
+static int prepare_vm(struct ctx *c, __u32 i)
 {
 	const struct alloc_vm *v = &c->vms[i];
 	struct work *w = &c->w[i];
@@ -825,25 +970,33 @@ static void prepare_vm(struct ctx *c, __u32 i)
 	__u64 g = granule_of(v), a = v->assigned_bytes;
 	u128 raw, want;
 
+	if (v->minimum_bytes > v->maximum_bytes || v->weight > ALLOC_WEIGHT_MAX ||
+	    v->buffer_pct < ALLOC_BUFFER_MIN_PCT || v->buffer_pct > ALLOC_BUFFER_MAX_PCT ||
+	    (g & (g - 1)))
+		return -EINVAL;
+	if (!c->h->numa_spanning && (v->node < -1 || v->node >= (int)c->h->nr_nodes))
+		return -EINVAL;
 	/* 128-bit division is a library call: only when 64 bits could overflow. */
 	if (v->demand_bytes <= UINT64_MAX / 2100)
 		raw = (v->demand_bytes * (100 + v->buffer_pct) + 99) / 100;
 	else
 		raw = ((u128)v->demand_bytes * (100 + v->buffer_pct) + 99) / 100;
-	want = raw;
-
-	if (want < v->minimum_bytes)
-		want = v->minimum_bytes;
-	if (want > v->maximum_bytes)
-		want = v->maximum_bytes;
+	want = raw < v->minimum_bytes	? v->minimum_bytes
+	       : raw > v->maximum_bytes ? v->maximum_bytes
+					: raw;
 	want = (want + g - 1) & ~(u128)(g - 1);
 	w->want_bytes = want > v->maximum_bytes ? v->maximum_bytes : (__u64)want;
 	w->capped = raw > v->maximum_bytes;
-	w->held_bytes = a < v->minimum_bytes ? v->minimum_bytes :
-			a > v->maximum_bytes ? v->maximum_bytes : a;
+	w->held_bytes = a < v->minimum_bytes   ? v->minimum_bytes
+			: a > v->maximum_bytes ? v->maximum_bytes
+					       : a;
 	w->cause = CAUSE_NONE;
 	s->gran_bytes = g;
+	s->floor_bytes = v->minimum_bytes;
+	s->cap_bytes = w->want_bytes;
 	c->t[i].want_bytes = w->want_bytes;
+	c->idx[i] = i;
+	return 0;
 }
 
 static void summarize(const struct ctx *c, size_t n, struct alloc_summary *sum)
@@ -905,11 +1058,11 @@ static int ctx_alloc(struct ctx *c, size_t n)
 	size_t size = 0, at = 0;
 	char *p;
 
-#define CARVE(ptr)                                                         \
-	do {                                                               \
-		if (p)                                                     \
-			ptr = (void *)(p + at);                            \
-		at += n * sizeof(*ptr);                                    \
+#define CARVE(ptr)                                                                                 \
+	do {                                                                                       \
+		if (p)                                                                             \
+			ptr = (void *)(p + at);                                                    \
+		at += n * sizeof(*ptr);                                                            \
 	} while (0)
 	/* Twice: sizes first, then pointers; largest alignment first, so all stay aligned. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -927,13 +1080,8 @@ static int ctx_alloc(struct ctx *c, size_t n)
 		CARVE(l->y);
 		CARVE(l->z);
 		CARVE(l->t);
+		CARVE(l->t2);
 		CARVE(l->scale);
-		CARVE(l->s_scale);
-		CARVE(l->s_x);
-		CARVE(l->s_cap);
-		CARVE(l->s_gran);
-		CARVE(l->s_lo);
-		CARVE(l->s_hi);
 		CARVE(c->s);
 		CARVE(c->w);
 		CARVE(c->t);
@@ -959,16 +1107,18 @@ int alloc_plan(const struct alloc_host *h, const struct alloc_vm *vms, size_t n,
 		err = -EINVAL;
 		goto out;
 	}
-	err = check_inputs(h, vms, n);
-	if (err)
+	if (h->nr_nodes > ALLOC_MAX_NODES || !h->shrink_step_pct || h->shrink_step_pct > 100 ||
+	    h->hysteresis_pct > 100 || n > UINT32_MAX) {
+		err = -EINVAL;
 		goto out;
+	}
 	err = ctx_alloc(&c, n + 1); /* malloc(0) may return NULL */
 	if (err)
 		goto out;
-	for (__u32 i = 0; i < n; i++) {
-		prepare_vm(&c, i);
-		c.idx[i] = i;
-	}
+	for (__u32 i = 0; i < n && !err; i++)
+		err = prepare_vm(&c, i);
+	if (err)
+		goto out;
 	if (h->numa_spanning) {
 		struct group_result g;
 

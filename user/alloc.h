@@ -42,20 +42,20 @@ struct alloc_host {
 	__u64 now_ns;
 	__u64 shrink_interval_ns; /* min time between two shrinks of one VM */
 	__u32 shrink_step_pct;	  /* 1..100: a shrink takes at most this % of assigned */
-	__u32 hysteresis_pct;	  /* 0..100: no shrink while the ideal is less than this % below */
+	__u32 hysteresis_pct;	  /* 0..100: no shrink for less than this % of assigned */
 };
 
 enum alloc_reason {
-	ALLOC_WANT,		/* got its want */
-	ALLOC_CAPPED,		/* got its want, which hit its maximum */
-	ALLOC_WEIGHT,		/* short: cut by weight */
-	ALLOC_MINIMUM,		/* short: at its floor */
-	ALLOC_HOLD_PRESSURE,	/* kept what it has: in distress */
-	ALLOC_HOLD_RATE,	/* kept what it has: shrunk less than shrink_interval ago */
-	ALLOC_HOLD_HYSTERESIS,	/* kept what it has: the ideal is too close to bother */
-	ALLOC_SHRINK_STEP,	/* shrinking, by at most shrink_step_pct this time */
-	ALLOC_NO_NODE,		/* spanning off and no node: at its minimum, not planned */
-	ALLOC_OVERCOMMIT,	/* the minimums alone exceed the budget: at its minimum */
+	ALLOC_WANT,	       /* got its want */
+	ALLOC_CAPPED,	       /* got its want, which hit its maximum */
+	ALLOC_WEIGHT,	       /* short: cut by weight */
+	ALLOC_MINIMUM,	       /* short: at its floor */
+	ALLOC_HOLD_PRESSURE,   /* kept what it has: in distress */
+	ALLOC_HOLD_RATE,       /* kept what it has: shrunk less than shrink_interval ago */
+	ALLOC_HOLD_HYSTERESIS, /* kept what it has: the ideal is too close to bother */
+	ALLOC_SHRINK_STEP,     /* shrinking, by at most shrink_step_pct this time */
+	ALLOC_NO_NODE,	       /* spanning off and no node: at its minimum, not planned */
+	ALLOC_OVERCOMMIT,      /* the minimums alone exceed the budget: at its minimum */
 	ALLOC_NR_REASONS,
 };
 
@@ -68,15 +68,20 @@ struct alloc_target {
 struct alloc_summary {
 	__u64 total_bytes; /* sum of all targets, unplaced VMs included */
 	__u64 want_bytes;  /* sum of all wants */
-	__u64 node_total_bytes[ALLOC_MAX_NODES]; /* spanning off: sum of targets per node */
-	bool overcommitted;	     /* minimums alone exceed a budget: alarm */
-	bool holds_dropped;	     /* some limits did not fit the budget and were not applied */
-	__u32 dropped_reasons;	     /* bit 1 << ALLOC_SHRINK_STEP, ..._HOLD_*: which ones */
-	__u64 overcommitted_nodes;   /* spanning off: bit N = node N overcommitted */
-	__u64 holds_dropped_nodes;   /* spanning off: bit N = node N dropped limits */
-	size_t nr_unplaced;	     /* reason ALLOC_NO_NODE */
-	size_t nr_short;	     /* target below want */
-	size_t nr_held;		     /* target above the ideal because of a transition limit */
+	/* Spanning off: the sum of the targets of each node. */
+	__u64 node_total_bytes[ALLOC_MAX_NODES];
+	/* The minimums alone exceed a budget: an alarm. */
+	bool overcommitted;
+	/* Some kinds of limits did not fit the budget and were not applied: which ones, as bits
+	 * 1 << ALLOC_SHRINK_STEP, 1 << ALLOC_HOLD_HYSTERESIS, ... */
+	bool holds_dropped;
+	__u32 dropped_reasons;
+	/* Spanning off: bit N for node N. */
+	__u64 overcommitted_nodes;
+	__u64 holds_dropped_nodes;
+	size_t nr_unplaced; /* reason ALLOC_NO_NODE */
+	size_t nr_short;    /* target below want */
+	size_t nr_held;	    /* held or stepped by a transition limit */
 };
 
 /* Zeroes *ret and sets the documented defaults: spanning on, 5 s, 10%, 5%. */
@@ -85,8 +90,8 @@ void alloc_host_defaults(struct alloc_host *ret);
 /*
  * Plans targets for vms[0..n). ret_targets[i] belongs to vms[i]. Returns 0, -EINVAL on
  * inputs outside the documented ranges (min > max, weight, buffer, granule not a power of
- * two, node out of range, step 0 or above 100) or -ENOMEM; out-params are written only on
- * success.
+ * two, node out of range, more than ALLOC_MAX_NODES nodes, step 0 or above 100, hysteresis
+ * above 100) or -ENOMEM; out-params are written only on success.
  */
 int alloc_plan(const struct alloc_host *h, const struct alloc_vm *vms, size_t n,
 	       struct alloc_target *ret_targets, struct alloc_summary *ret_summary);

@@ -183,7 +183,8 @@ static void act(struct daemon *d, struct vm *vm, const struct alloc_target *t)
 			 demand_source_name(vm->demand.source),
 			 vm->demand.pressure ? ", under pressure" : "",
 			 d->opts.dry_run ? " [dry run]" : "");
-	if (t->target_bytes < vm->target_bytes)
+	/* The allocator's contract: a target below what the VM has starts its shrink clock. */
+	if (t->target_bytes < vm->assigned_bytes)
 		vm->last_shrink_ns = loop_now_ns();
 	vm->target_bytes = t->target_bytes;
 	vm->reason = (int)t->reason;

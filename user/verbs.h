@@ -4,6 +4,7 @@
 #define DYNMEM_VERBS_H
 
 int cmd_stat(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_set(int argc, char **argv);
 int cmd_top(int argc, char **argv);
