@@ -121,7 +121,11 @@ deps:
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/run-tests.sh $(addprefix $(OUT)/tests/,$(TEST_UNITS) $(TEST_HOST)) \
-		--suite tests/cli/test-stat.sh --suite tests/daemon/test-daemon.sh
+		--suite tests/cli/test-stat.sh --suite tests/daemon/test-daemon.sh \
+		--suite "scripts/lab.sh run tests/lab/run-all.sh"
+
+check-lab: all
+	$(Q)scripts/run-tests.sh --suite "scripts/lab.sh run tests/lab/run-all.sh"
 
 check-unit: all
 	$(Q)scripts/run-tests.sh $(addprefix $(OUT)/tests/,$(TEST_UNITS))

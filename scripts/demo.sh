@@ -1,48 +1,46 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# The demo, for now: the observer at work. Two workloads, each in a cgroup of its own
-# under the cgroup2 mount (one faults memory in steadily, one in bursts), watched by
-# `dynmem stat` for DEMO_SECONDS (default 8). Everything it starts, it stops by pid.
+# The demo: three small KVM guests with different weights and demand schedules, dynmemd
+# giving each the memory it needs while demand rises and falls and the host runs short, with
+# a `dynmem top` frame every few seconds, then a summary per VM. On a host that can run KVM
+# guests and has a cgroup v2 memory controller it runs right here; anywhere else inside the
+# lab (scripts/lab.sh). About four minutes; DEMO_SECONDS sets the scenario's length.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-out=$repo/.output
-seconds=${DEMO_SECONDS:-8}
-pids=()
 
 die() { echo "demo: $*" >&2; exit 1; }
 
-[[ $(id -u) -eq 0 ]] || die "needs root: dynmem stat loads BPF programs"
-mount=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
-[[ -n $mount ]] || die "no cgroup v2 mounted (mount -t cgroup2 none /sys/fs/cgroup)"
-top=$mount/dynmem-demo-$$
-
-cleanup() {
-	local pid
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rmdir "$top"/steady "$top"/bursty "$top" 2>/dev/null || true
-}
-trap cleanup EXIT
-trap "exit 143" INT TERM # run cleanup on a signal too
-
-# start NAME ARGS...: runs touch-pages in $top/NAME.
-start() {
-	local name=$1; shift
-	mkdir -p "$top/$name"
-	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$top/$name" \
-		"$out/touch-pages" "$@" &
-	pids+=($!)
+# Real KVM (not a paravirtual stand-in) and cgroup v2 with memory: no lab needed.
+host_can_run_guests() {
+	local mount
+	mount=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+	[[ -c /dev/kvm && (-d /sys/module/kvm_intel || -d /sys/module/kvm_amd) ]] &&
+		[[ -n $mount ]] && grep -qw memory "$mount/cgroup.controllers"
 }
 
-# steady: 8 MiB of fresh pages every 100 ms; bursty: 400 MiB at once every 3 s.
-start steady --pages 2048 --rounds 0 --pause-ms 100
-start bursty --pages 102400 --rounds 0 --pause-ms 3000
+inside() {
+	local dir=/tmp/dynmem-demo
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	echo "demo: starting three guests (heavy: weight 8000, light: 2000, steady: 5000)"
+	SCENARIO_DIR=$dir SCENARIO_TOP=1 SCENARIO_TOP_EVERY=${DEMO_TOP_EVERY:-8} \
+		SCENARIO_SECONDS=${DEMO_SECONDS:-110} "$repo/tests/lab/scenario.sh" run
+	echo
+	python3 "$repo/scripts/demo-summary.py" "$dir"
+}
 
-echo "demo: workloads in $top/steady and $top/bursty; watching for $seconds s"
-echo
-"$out/dynmem" stat --interval 1000 --count "$seconds" "$top/steady" "$top/bursty"
-echo "demo: done; stopping the workloads and removing $top"
+[[ $(id -u) -eq 0 ]] || die "needs root: dynmemd loads BPF programs and sets cgroup limits"
+if [[ ${1:-} == --inside ]]; then
+	inside
+elif host_can_run_guests; then
+	# The lab's Debian kernel and guest initramfs serve as the demo's guests here too.
+	"$repo/scripts/lab.sh" prepare
+	cache=${DYNMEM_LAB_CACHE:-$repo/.lab}
+	DYNMEM_LAB_KERNEL=$(ls "$cache"/kernel/vmlinu* | head -n1) \
+		DYNMEM_LAB_GUEST_INITRD=$cache/guest-initrd.cpio inside
+else
+	echo "demo: this host cannot boot KVM guests with cgroup v2 memory limits; running in the lab"
+	"$repo/scripts/lab.sh" run "$repo/scripts/demo.sh" --inside
+fi

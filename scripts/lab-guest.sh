@@ -1,0 +1,204 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Real QEMU/KVM guests inside the lab, started and stopped by name, for the lab tests and the
+# demo. Runs inside scripts/lab.sh, which provides the kernel and the guest initramfs.
+#
+#   lab-guest.sh start NAME --mem MAX_MB [--cpus N] [--node N] [--append "KERNEL ARGS"]
+#   lab-guest.sh wait NAME [SECONDS]      until the guest's init runs (default 180 s)
+#   lab-guest.sh stop NAME
+#   lab-guest.sh qmp NAME COMMAND [ARGUMENTS-JSON] [-f FIELD]
+#   lab-guest.sh qmp-path|log-path|pid|cgroup NAME
+#
+# A guest is Debian's kernel with scripts/lab/guest-init.sh as init (the demand workload
+# follows a dynmem.demand= schedule given with --append), -m MAX_MB as its maximum,
+# virtio-balloon (id balloon0, stats every second), a QMP socket, its console in a log, and its
+# own cgroup machine.slice/NAME.scope, pinned to NUMA node N with --node.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${DYNMEM_LAB_GUEST_DIR:-/run/dynmem-lab}
+QMP_WAIT=${DYNMEM_LAB_QMP_WAIT:-30}
+
+die() {
+	echo "lab-guest: $*" >&2
+	exit 1
+}
+
+usage() {
+	sed -n '7,11s/^# \{0,3\}//p' "${BASH_SOURCE[0]}" >&2
+	exit 2
+}
+
+valid_name() {
+	[[ $1 =~ ^[A-Za-z0-9_-]+$ ]] || die "bad guest name '$1' (letters, digits, - and _)"
+}
+
+# The cgroup2 mount, from mountinfo: the field after " - " is the filesystem type.
+cgroup_root() {
+	awk '{
+		for (i = 7; i < NF; i++)
+			if ($i == "-") {
+				if ($(i + 1) == "cgroup2")
+					print $5
+				break
+			}
+	}' /proc/self/mountinfo | head -n1
+}
+
+scope_dir() {
+	local root
+	root=$(cgroup_root)
+	[[ -n $root ]] || die "no cgroup2 mount in /proc/self/mountinfo"
+	echo "$root/machine.slice/$1.scope"
+}
+
+# machine.slice/NAME.scope with memory and cpuset; --node pins its CPUs and memory there.
+make_scope() {
+	local scope=$1 node=$2 slice
+	slice=$(dirname "$scope")
+	mkdir -p "$slice"
+	echo "+memory +cpuset" >"$slice/cgroup.subtree_control" ||
+		die "cannot enable memory and cpuset in $slice"
+	mkdir -p "$scope"
+	if [[ -n $node ]]; then
+		[[ -r /sys/devices/system/node/node$node/cpulist ]] || die "no NUMA node $node"
+		cat "/sys/devices/system/node/node$node/cpulist" >"$scope/cpuset.cpus"
+		echo "$node" >"$scope/cpuset.mems"
+	fi
+}
+
+alive() {
+	local pid
+	pid=$(cat "$STATE/$1.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null
+}
+
+# Stop the guest's QEMU by its pid (TERM, then KILL after 10 s) and remove its cgroup.
+stop_guest() {
+	local name=$1 pid i scope
+	pid=$(cat "$STATE/$name.pid" 2>/dev/null || true)
+	if [[ -n $pid ]] && kill "$pid" 2>/dev/null; then
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null || true
+	fi
+	# The cgroup can be removed once the killed QEMU has really exited.
+	scope=$(scope_dir "$name")
+	for ((i = 0; i < 50; i++)); do
+		[[ -d $scope ]] || break
+		rmdir "$scope" 2>/dev/null && break
+		sleep 0.1
+	done
+	rm -f "$STATE/$name.pid" "$STATE/$name.qmp"
+}
+
+start_guest() {
+	local name=$1 mem='' cpus=1 node='' append='' why='' scope pid deadline
+	shift
+	while (($#)); do
+		case $1 in
+		--mem) mem=$2 ;;
+		--cpus) cpus=$2 ;;
+		--node) node=$2 ;;
+		--append) append=$2 ;;
+		*) usage ;;
+		esac
+		shift 2 || usage
+	done
+	[[ $mem =~ ^[0-9]+$ ]] || die "start $name: --mem MAX_MB is required, in MiB"
+	[[ -n ${DYNMEM_LAB_KERNEL:-} && -n ${DYNMEM_LAB_GUEST_INITRD:-} ]] ||
+		die "start $name: run inside the lab (scripts/lab.sh run ...)"
+	[[ -c /dev/kvm ]] || die "start $name: no /dev/kvm (kvm-amd not loaded?)"
+	! alive "$name" || die "start $name: already running (pid $(cat "$STATE/$name.pid"))"
+	mkdir -p "$STATE"
+	rm -f "$STATE/$name".{qmp,log,qemu.log,resets,resets-at-start}
+	scope=$(scope_dir "$name")
+	make_scope "$scope" "$node"
+	# The subshell joins the cgroup first, then becomes QEMU: every page QEMU touches is
+	# charged there, and $! is QEMU's pid. No -no-reboot: nested SVM under TCG very rarely
+	# resets a guest early in its boot, and a reboot recovers (wait_guest reports it).
+	(
+		echo "$BASHPID" >"$scope/cgroup.procs"
+		exec qemu-system-x86_64 -name "$name" -enable-kvm -cpu host -smp "$cpus" -m "$mem" \
+			-nodefaults -display none -d cpu_reset -D "$STATE/$name.resets" \
+			-kernel "$DYNMEM_LAB_KERNEL" -initrd "$DYNMEM_LAB_GUEST_INITRD" \
+			-append "console=ttyS0 quiet panic=-1 $append" \
+			-device virtio-balloon-pci,id=balloon0,guest-stats-polling-interval=1 \
+			-qmp "unix:$STATE/$name.qmp,server=on,wait=off" \
+			-serial "file:$STATE/$name.log"
+	) </dev/null >"$STATE/$name.qemu.log" 2>&1 &
+	pid=$!
+	echo "$pid" >"$STATE/$name.pid"
+	deadline=$((SECONDS + QMP_WAIT))
+	while [[ ! -S $STATE/$name.qmp ]]; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			why="QEMU exited before its QMP socket appeared"
+			break
+		elif ((SECONDS >= deadline)); then
+			why="no QMP socket after $QMP_WAIT s"
+			break
+		fi
+		sleep 0.1
+	done
+	# The socket exists before QEMU has loaded the kernel; an answer means it got past that.
+	if [[ -z $why ]] && ! "$REPO/scripts/lab/qmp.py" -t "$QMP_WAIT" "$STATE/$name.qmp" \
+		query-status >/dev/null 2>&1; then
+		why="QEMU did not answer on its QMP socket"
+	fi
+	if [[ -z $why ]]; then
+		resets "$name" >"$STATE/$name.resets-at-start"
+		return 0
+	fi
+	echo "lab-guest: start $name: $why; read $STATE/$name.qemu.log and $STATE/$name.log" >&2
+	tail -n 5 "$STATE/$name.qemu.log" | sed 's/^/lab-guest:   /' >&2
+	stop_guest "$name"
+	exit 1
+}
+
+# QEMU logs every CPU reset (-d cpu_reset); more than at power-on means a guest reset.
+resets() {
+	grep -c '^CPU Reset' "$STATE/$1.resets" 2>/dev/null || true
+}
+
+# Until the guest's init prints "guest: ready" on its console; notes a reset on the way.
+wait_guest() {
+	local name=$1 seconds=${2:-180} deadline extra
+	deadline=$((SECONDS + seconds))
+	while ((SECONDS < deadline)); do
+		if grep -q '^guest: ready' "$STATE/$name.log" 2>/dev/null; then
+			extra=$(($(resets "$name") - $(cat "$STATE/$name.resets-at-start")))
+			((extra == 0)) || echo "lab-guest: note: $name was reset while booting" \
+				"($extra more CPU resets than at power-on); see $STATE/$name.log" >&2
+			return 0
+		fi
+		if ! alive "$name"; then
+			tail -n 5 "$STATE/$name.qemu.log" "$STATE/$name.log" | sed 's/^/lab-guest:   /' >&2
+			die "$name: QEMU is gone; read $STATE/$name.qemu.log and $STATE/$name.log"
+		fi
+		sleep 0.1
+	done
+	tail -n 5 "$STATE/$name.log" | sed 's/^/lab-guest:   /' >&2
+	die "$name: not booted after $seconds s; read its console log $STATE/$name.log"
+}
+
+main() {
+	local verb=${1:-} name=${2:-}
+	[[ -n $name ]] || usage
+	valid_name "$name"
+	shift 2
+	case $verb in
+	start) start_guest "$name" "$@" ;;
+	wait) wait_guest "$name" "$@" ;;
+	stop) stop_guest "$name" ;;
+	qmp) "$REPO/scripts/lab/qmp.py" "$STATE/$name.qmp" "$@" ;;
+	qmp-path) echo "$STATE/$name.qmp" ;;
+	log-path) echo "$STATE/$name.log" ;;
+	pid) cat "$STATE/$name.pid" ;;
+	cgroup) scope_dir "$name" ;;
+	*) usage ;;
+	esac
+}
+
+main "$@"
