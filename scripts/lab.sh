@@ -276,7 +276,7 @@ start_qemu() {
 		-object "memory-backend-ram,id=m1,size=${NODE_MB}M"
 		-numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1
 		-kernel "$(kernel_image)" -initrd "$CACHE/outer-initrd.cpio"
-		-append "console=ttyS0 quiet panic=-1 dynmem.run=$RUN_DIR dynmem.mode=$mode $APPEND"
+		-append "console=ttyS0 quiet panic=-1 dynmem.run=$RUN_DIR dynmem.mode=$mode dynmem.repo=$REPO $APPEND"
 		-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
 		-chardev "file,id=console,path=$RUN_DIR/console.log" -serial chardev:console
 		-monitor "unix:$RUN_DIR/monitor.sock,server=on,wait=off"
