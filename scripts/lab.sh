@@ -49,13 +49,15 @@ usage() {
 	exit 2
 }
 
-# The lab mounts a tmpfs over /tmp: anything it must read from the host can't live there.
+# The lab mounts a tmpfs over /tmp; only the repository is put back on top of it
+# (outer-init.sh), so a cache under /tmp must live inside the repository.
 check_paths() {
 	local p
 	for p in "$REPO" "$CACHE"; do
-		[[ $p != /tmp && $p != /tmp/* ]] || die "$p is under /tmp, which the lab hides"
 		[[ $p != *[[:space:]]* ]] || die "'$p' has whitespace, which kernel arguments can't"
 	done
+	[[ $CACHE == "$REPO"/* || ($CACHE != /tmp && $CACHE != /tmp/*) ]] ||
+		die "$CACHE is under /tmp, which the lab hides: keep the cache in the repository"
 	command -v qemu-system-x86_64 >/dev/null ||
 		die "qemu-system-x86_64 is missing: apt-get install qemu-system-x86"
 	if [[ ! -x $BUSYBOX ]] || ldd "$BUSYBOX" >/dev/null 2>&1; then

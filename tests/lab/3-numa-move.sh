@@ -52,13 +52,7 @@ cpuset_moves_pages() {
 	kill -0 "$WORKLOAD" 2>/dev/null || fail "the workload died while moving: $(cat "$out")"
 }
 
-# Placeholder, NOT in the run list: the other half of issue 3's test 3. With a guest's vCPU on
-# one node and its memory on the other, `dynmem stat --json` must count map_remote (EPT
-# mappings of remote pages) and alloc_remote (page allocations on the other node). Needs the
-# observer (dynmem stat); write it once the observer exists.
-numa_remote_counters_need_observer() {
-	fail "not written yet: needs the observer"
-}
+# The remote-NUMA counters (map_remote, alloc_remote) are tests/lab/6-numa-remote.sh.
 
 require_lab
 cpuset_moves_pages

@@ -10,7 +10,7 @@ set -uo pipefail
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TEST_TIMEOUT=${DYNMEM_LAB_TEST_TIMEOUT:-300}
 # Test 5 (dynamic memory end to end) is not in the list yet: see tests/lab/5-dynamic-memory.sh.
-TESTS=(1-observer-kvm 2-cgroup-high 3-numa-move 4-balloon)
+TESTS=(1-observer-kvm 2-cgroup-high 3-numa-move 4-balloon 6-numa-remote)
 
 if [[ -z ${DYNMEM_LAB:-} ]]; then
 	echo "run-all: run me inside the lab: scripts/lab.sh run tests/lab/run-all.sh" >&2
