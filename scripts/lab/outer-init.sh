@@ -53,8 +53,8 @@ mount_host() {
 
 # A repository cloned under /tmp (as a CI runner may) would vanish under the lab's /tmp: it is
 # set aside before the tmpfs goes on and put back on top of it.
-REPO_DIR=$(cmdline_arg dynmem.repo)
 keep_repo_before() {
+	REPO_DIR=$(cmdline_arg dynmem.repo) # /proc is mounted by now
 	case $REPO_DIR in
 	/tmp/* | /run/*)
 		mkdir -p /keep && mount --bind "/host$REPO_DIR" /keep || die "cannot keep $REPO_DIR"
