@@ -51,22 +51,6 @@ mount_host() {
 		die "cannot mount the host's root over 9p"
 }
 
-# A repository cloned under /tmp (as a CI runner may) would vanish under the lab's /tmp: it is
-# set aside before the tmpfs goes on and put back on top of it.
-keep_repo_before() {
-	REPO_DIR=$(cmdline_arg dynmem.repo) # /proc is mounted by now
-	case $REPO_DIR in
-	/tmp/* | /run/*)
-		mkdir -p /keep && mount --bind "/host$REPO_DIR" /keep || die "cannot keep $REPO_DIR"
-		;;
-	esac
-}
-keep_repo_after() {
-	[ -d /keep ] && mountpoint -q /keep || return 0
-	mkdir -p "/host$REPO_DIR" && mount --move /keep "/host$REPO_DIR" ||
-		die "cannot put $REPO_DIR back"
-}
-
 # Writable and kernel filesystems inside the chroot; /tmp and /run hide the host's.
 mount_chroot() {
 	for d in proc sys dev; do
@@ -74,10 +58,8 @@ mount_chroot() {
 	done
 	mount -t devpts devpts /host/dev/pts
 	mount -t tmpfs -o mode=1777 tmpfs /host/dev/shm
-	keep_repo_before
 	mount -t tmpfs -o mode=1777 tmpfs /host/tmp || die "cannot mount /tmp"
 	mount -t tmpfs -o mode=755 tmpfs /host/run || die "cannot mount /run"
-	keep_repo_after
 	mount -t tracefs tracefs /host/sys/kernel/tracing || die "cannot mount tracefs"
 	mount -t debugfs debugfs /host/sys/kernel/debug
 	mount -t bpf bpf /host/sys/fs/bpf
