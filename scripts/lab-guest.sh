@@ -18,7 +18,9 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${DYNMEM_LAB_GUEST_DIR:-/run/dynmem-lab}
-QMP_WAIT=${DYNMEM_LAB_QMP_WAIT:-30}
+# A bound for a QEMU that never comes up, not a performance target: QEMU starts in 3-12 s in
+# the lab, and much slower when the machine also runs something else.
+QMP_WAIT=${DYNMEM_LAB_QMP_WAIT:-120}
 
 die() {
 	echo "lab-guest: $*" >&2
@@ -201,4 +203,5 @@ main() {
 	esac
 }
 
-main "$@"
+# On one line: bash has read all of it before running, so editing this file meanwhile is safe.
+main "$@"; exit
