@@ -12,7 +12,7 @@ packages=(
 	# tests and benchmarks
 	libcmocka-dev bpftrace python3 prometheus tmux
 	# the lab: a KVM host inside QEMU, with Debian's kernel
-	qemu-system-x86 cpio busybox-static socat
+	qemu-system-x86 cpio busybox-static xz-utils
 )
 
 missing=()

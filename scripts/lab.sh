@@ -226,7 +226,11 @@ make_bigfile() {
 }
 
 prepare() {
+	local lock
 	mkdir -p "$CACHE/runs"
+	# Labs may run side by side; one of them builds at a time.
+	exec {lock}>"$CACHE/.lock"
+	flock "$lock"
 	fetch_kernel
 	make_bigfile
 	build_demand
@@ -234,6 +238,7 @@ prepare() {
 		"${OUTER_MODULES[*]}"
 	build_initrd "$CACHE/guest-initrd.cpio" "$REPO/scripts/lab/guest-init.sh" \
 		"${GUEST_MODULES[*]}" "$REPO/.output/guest/demand"
+	exec {lock}>&-
 }
 
 # --- one run -------------------------------------------------------------------------------
@@ -371,6 +376,7 @@ lab_status() {
 	echo 125
 }
 
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
 	local pid
 	for pid in $QEMU_PID "${CAT_PIDS[@]}"; do
@@ -437,4 +443,5 @@ if [[ ($REPO == /tmp || $REPO == /tmp/*) && -z ${DYNMEM_LAB_CACHE:-} ]]; then
 	rm -rf "$copy"
 	exit "$rc"
 fi
-main "$@"
+# On one line: bash has read all of it before running, so editing this file meanwhile is safe.
+main "$@"; exit

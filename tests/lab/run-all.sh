@@ -17,22 +17,26 @@ if [[ -z ${DYNMEM_LAB:-} ]]; then
 	exit 2
 fi
 
-passed=0
-failed=0
-for t in "${TESTS[@]}"; do
-	start=${EPOCHREALTIME/./}
-	if out=$(timeout "$TEST_TIMEOUT" "$DIR/$t.sh" 2>&1); then
-		status=PASS
-		passed=$((passed + 1))
-	else
-		rc=$?
-		status=FAIL
-		failed=$((failed + 1))
-		((rc != 124)) || out+=$'\n'"FAIL: timed out after $TEST_TIMEOUT s"
-	fi
-	took=$(((${EPOCHREALTIME/./} - start) / 100000))
-	printf '%s %s (%d.%d s)\n' "$status" "$t" $((took / 10)) $((took % 10))
-	printf '%s\n' "$out" | sed 's/^/    /'
-done
-echo "$passed passed, $failed failed"
-((failed == 0))
+run_all() {
+	local t start out rc status took passed=0 failed=0
+	for t in "${TESTS[@]}"; do
+		start=${EPOCHREALTIME/./}
+		if out=$(timeout "$TEST_TIMEOUT" "$DIR/$t.sh" 2>&1); then
+			status=PASS
+			passed=$((passed + 1))
+		else
+			rc=$?
+			status=FAIL
+			failed=$((failed + 1))
+			((rc != 124)) || out+=$'\n'"FAIL: timed out after $TEST_TIMEOUT s"
+		fi
+		took=$(((${EPOCHREALTIME/./} - start) / 100000))
+		printf '%s %s (%d.%d s)\n' "$status" "$t" $((took / 10)) $((took % 10))
+		printf '%s\n' "$out" | sed 's/^/    /'
+	done
+	echo "$passed passed, $failed failed"
+	((failed == 0))
+}
+
+# On one line: bash has read all of it before running, so editing this file meanwhile is safe.
+run_all; exit
