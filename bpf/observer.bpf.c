@@ -27,12 +27,12 @@ const volatile __u32 nr_node_ranges = 0;
 const volatile struct dm_node_range node_ranges[DM_MAX_NODE_RANGES] = {};
 const volatile __u32 burst_threshold[DM_NR_BURSTS] = { 2048, 2048, 64, 64 };
 const volatile __u64 burst_window_ns[DM_NR_BURSTS] = { 100000000, 100000000, 1000000000,
-							1000000000 };
+						       1000000000 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, DM_MAX_SLOTS);
-	__type(key, __u64); /* cgroup v2 id */
+	__type(key, __u64);   /* cgroup v2 id */
 	__type(value, __u32); /* slot */
 } vm_slots SEC(".maps");
 
@@ -182,9 +182,9 @@ static __always_inline void burst_note(__u32 slot, __u64 cgroup_id, enum dm_burs
 	ev->events = burst_threshold[kind];
 	ev->window_ns = took;
 	ev->ts_ns = now;
-	bpf_ringbuf_submit(ev, kind == DM_BURST_EPT || kind == DM_BURST_HOST_FAULT ?
-				       BPF_RB_FORCE_WAKEUP :
-				       BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(ev, kind == DM_BURST_EPT || kind == DM_BURST_HOST_FAULT
+				       ? BPF_RB_FORCE_WAKEUP
+				       : BPF_RB_NO_WAKEUP);
 }
 
 /* ---- the handlers, shared by the raw and the classic variant of each hook ---- */

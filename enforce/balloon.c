@@ -53,8 +53,8 @@ static int request(struct vm *vm, __u64 bytes)
 
 	if (err) {
 		vm_enforcer_result(vm, ENFORCER_BALLOON, err, loop_now_ns(), "balloon on %s: %s",
-				   vm->cfg.qmp, err == -ENOTCONN ? qmp_last_error(vm->qmp) :
-								   strerror(-err));
+				   vm->cfg.qmp,
+				   err == -ENOTCONN ? qmp_last_error(vm->qmp) : strerror(-err));
 		return err;
 	}
 	vm->balloon_requested_bytes = bytes;
@@ -71,7 +71,8 @@ static int balloon_apply(struct enforcer *e, struct vm *vm, const struct target 
 	if (!vm->qmp_ready) {
 		vm_enforcer_result(vm, ENFORCER_BALLOON, -ENOTCONN, loop_now_ns(),
 				   "QMP %s not connected: %s", vm->cfg.qmp,
-				   qmp_last_error(vm->qmp)[0] ? qmp_last_error(vm->qmp) : "connecting");
+				   qmp_last_error(vm->qmp)[0] ? qmp_last_error(vm->qmp)
+							      : "connecting");
 		return -ENOTCONN;
 	}
 	if (last && (t->guest_bytes > last ? t->guest_bytes - last : last - t->guest_bytes) <

@@ -27,8 +27,9 @@ static int cgroup_probe(struct enforcer *e, char *why, size_t len)
 	     c = strtok_r(NULL, " ", &save))
 		if (!strcmp(c, "memory"))
 			return 0;
-	snprintf(why, len, "cgroup v2 has no memory controller here (it may be bound to a "
-			   "cgroup v1 hierarchy); memory limits are off");
+	snprintf(why, len,
+		 "cgroup v2 has no memory controller here (it may be bound to a "
+		 "cgroup v1 hierarchy); memory limits are off");
 	return -ENODEV;
 }
 

@@ -37,10 +37,10 @@ struct enforcer {
 	const struct enforcer_ops *ops;
 	enum enforcer_id id;
 	bool usable;
-	char why[256];		     /* why not usable */
-	int cgroup_root_fd;	     /* the cgroup2 mount (cgroup, numa) */
+	char why[256];		       /* why not usable */
+	int cgroup_root_fd;	       /* the cgroup2 mount (cgroup, numa) */
 	unsigned int write_timeout_ms; /* bound on a limit write's reclaim */
-	const char *sysfs_node_dir;  /* /sys/devices/system/node (numa: cpus of a node) */
+	const char *sysfs_node_dir;    /* /sys/devices/system/node (numa: cpus of a node) */
 };
 
 /* What an enforcer last did to one VM: shown by `dynmem status`. */

@@ -24,7 +24,8 @@ static int numa_probe(struct enforcer *e, char *why, size_t len)
 		return n;
 	}
 	if (!strstr(controllers, "cpuset")) {
-		snprintf(why, len, "cgroup v2 has no cpuset controller here; NUMA placement is off");
+		snprintf(why, len,
+			 "cgroup v2 has no cpuset controller here; NUMA placement is off");
 		return -ENODEV;
 	}
 	return 0;
@@ -37,8 +38,8 @@ static int numa_attach(struct enforcer *e, struct vm *vm)
 	(void)e;
 	if (vm->cgroup_fd < 0)
 		return -ENOENT;
-	return cgroupfs_read(vm->cgroup_fd, "cpuset.mems", mems, sizeof(mems)) == -ENOENT ?
-		       -ENODEV : 0;
+	return cgroupfs_read(vm->cgroup_fd, "cpuset.mems", mems, sizeof(mems)) == -ENOENT ? -ENODEV
+											  : 0;
 }
 
 /* The CPUs of a node, as the kernel lists them ("0-3,8-11"). */
@@ -80,8 +81,7 @@ static int numa_apply(struct enforcer *e, struct vm *vm, const struct target *t)
 		return err;
 	}
 	vm->numa_node_written = t->node;
-	vm_enforcer_result(vm, ENFORCER_NUMA, 1, 0, "cpuset.mems=%d cpuset.cpus=%s", t->node,
-			   cpus);
+	vm_enforcer_result(vm, ENFORCER_NUMA, 1, 0, "cpuset.mems=%d cpuset.cpus=%s", t->node, cpus);
 	return 1;
 }
 

@@ -50,8 +50,10 @@ static const char *get(struct fixture *fx, const char *file)
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	struct config_vm cfg = { .name = "web", .minimum_bytes = 512 * MiB,
-				 .maximum_bytes = 4096 * MiB, .startup_bytes = 1024 * MiB };
+	struct config_vm cfg = { .name = "web",
+				 .minimum_bytes = 512 * MiB,
+				 .maximum_bytes = 4096 * MiB,
+				 .startup_bytes = 1024 * MiB };
 	char path[4096];
 
 	strcpy(fx->root, "/tmp/dynmem-enforce-XXXXXX");

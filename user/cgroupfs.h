@@ -25,8 +25,8 @@ int cgroupfs_resolve(const char *mountinfo, const char *name, char *ret_path, si
 /* The cgroup's 64-bit id, the one bpf_get_current_cgroup_id() returns. */
 int cgroupfs_id(const char *path, __u64 *ret_id);
 
-int cgroupfs_create(const char *path);		/* 0, also when it exists */
-int cgroupfs_remove(const char *path);		/* 0, also when it is gone */
+int cgroupfs_create(const char *path); /* 0, also when it exists */
+int cgroupfs_remove(const char *path); /* 0, also when it is gone */
 int cgroupfs_move_pid(const char *path, pid_t pid);
 
 /*

@@ -29,7 +29,8 @@ int main(int argc, char **argv)
 
 	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 	for (unsigned long r = 0; r < reps; r++) {
-		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *p =
+			mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		if (p == MAP_FAILED) {
 			perror("fault-bench: mmap");
