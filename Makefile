@@ -85,7 +85,7 @@ $(OUT)/tests/%.o: tests/%.c $(wildcard tests/*.h) $(HEADERS) | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests -c $< -o $@
 
-$(OUT)/tests/test_%: $(OUT)/tests/test_%.o $(OUT)/tests/host_cgroup.o $(LIB_OBJS)
+$(OUT)/tests/test_%: $(OUT)/tests/test_%.o $(OUT)/tests/host_cgroup.o $(OUT)/tests/fixture.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <cmocka.h>
+#include "fixture.h"
 #include "daemon.h"
 
 #define KiB (1ULL << 10)
@@ -31,32 +32,8 @@ static char fixtures[PATH_MAX];
  */
 static int find_fixtures(void **state)
 {
-	const char *env = getenv("DYNMEM_FIXTURES");
-	char exe[PATH_MAX];
-	struct stat st;
-	ssize_t n;
-
 	(void)state;
-	if (env) {
-		snprintf(fixtures, sizeof(fixtures), "%s/host_memory", env);
-	} else if (!stat("tests/fixtures/host_memory", &st)) {
-		snprintf(fixtures, sizeof(fixtures), "tests/fixtures/host_memory");
-	} else {
-		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n < 0)
-			return -1;
-		exe[n] = '\0';
-		*strrchr(exe, '/') = '\0';
-		if (snprintf(fixtures, sizeof(fixtures), "%s/../../tests/fixtures/host_memory",
-			     exe) >= (int)sizeof(fixtures))
-			return -1;
-	}
-	if (stat(fixtures, &st) || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "test_host_memory: no fixtures at %s (set DYNMEM_FIXTURES)\n",
-			fixtures);
-		return -1;
-	}
-	return 0;
+	return fixture_dir("test_host_memory", "host_memory", fixtures, sizeof(fixtures));
 }
 
 /* MemTotal of the real /proc/meminfo, in bytes, read here independently. */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <cmocka.h>
+#include "fixture.h"
 #include "numa_table.h"
 
 #define PAGE_4K 4096UL
@@ -39,32 +40,8 @@ static char scratch[] = "/tmp/dynmem-numa-XXXXXX"; /* temp tree of too_many_rang
  */
 static int find_fixtures(void **state)
 {
-	const char *env = getenv("DYNMEM_FIXTURES");
-	char exe[PATH_MAX];
-	struct stat st;
-	ssize_t n;
-
 	(void)state;
-	if (env) {
-		snprintf(fixtures, sizeof(fixtures), "%s", env);
-	} else if (!stat("tests/fixtures/sys-one-node", &st)) {
-		snprintf(fixtures, sizeof(fixtures), "tests/fixtures");
-	} else {
-		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n < 0)
-			return -1;
-		exe[n] = '\0';
-		*strrchr(exe, '/') = '\0';
-		if (snprintf(fixtures, sizeof(fixtures), "%s/../../tests/fixtures", exe) >=
-		    (int)sizeof(fixtures))
-			return -1;
-	}
-	if (stat(fixtures, &st) || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "test_numa_table: no fixtures at %s (set DYNMEM_FIXTURES)\n",
-			fixtures);
-		return -1;
-	}
-	return 0;
+	return fixture_dir("test_numa_table", "", fixtures, sizeof(fixtures));
 }
 
 static void load_fixture(const char *name, unsigned long page_size, struct numa_table *t)

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "fixture.h"
 #include "plan_input.h"
 
 #define MiB (1ULL << 20)
@@ -32,32 +33,8 @@ static char err[512];
  */
 static int find_fixtures(void **state)
 {
-	const char *env = getenv("DYNMEM_FIXTURES");
-	char exe[PATH_MAX];
-	struct stat st;
-	ssize_t n;
-
 	(void)state;
-	if (env) {
-		snprintf(fixtures, sizeof(fixtures), "%s/plan", env);
-	} else if (!stat("tests/fixtures/plan", &st)) {
-		snprintf(fixtures, sizeof(fixtures), "tests/fixtures/plan");
-	} else {
-		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n < 0)
-			return -1;
-		exe[n] = '\0';
-		*strrchr(exe, '/') = '\0';
-		if (snprintf(fixtures, sizeof(fixtures), "%s/../../tests/fixtures/plan", exe) >=
-		    (int)sizeof(fixtures))
-			return -1;
-	}
-	if (stat(fixtures, &st) || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "test_plan_input: no fixtures at %s (set DYNMEM_FIXTURES)\n",
-			fixtures);
-		return -1;
-	}
-	return 0;
+	return fixture_dir("test_plan_input", "plan", fixtures, sizeof(fixtures));
 }
 
 static int load(const char *name, struct plan_input *in)
