@@ -9,7 +9,9 @@ balloon at once and reports it with BALLOON_CHANGE, and logs every command it ge
 
 TOTAL is the guest's -m, ACTUAL its size after the balloon (default TOTAL), USED what it
 uses; it reports available = ACTUAL - USED. A file PATH.used holding a number of MiB, when
-present, sets USED on the next report: a test changes a guest's demand on cue. A --garbage
+present, sets USED on the next report: a test changes a guest's demand on cue. While a file
+PATH.stuck exists, "balloon" is accepted but the size does not move (a guest inflating
+slowly, as real ones do under load). A --garbage
 socket answers the capabilities handshake with bytes that are not JSON.
 """
 import argparse
@@ -63,6 +65,8 @@ def answer(guest, conn, msg, log):
         return
     if cmd == "query-balloon":
         ret = {"actual": guest.actual}
+    elif cmd == "balloon" and os.path.exists(guest.path + ".stuck"):
+        ret = {}
     elif cmd == "balloon":
         guest.actual = min(max(int(args["value"]), MiB), guest.total)
         send(conn, {"return": {}, "id": mid})

@@ -75,13 +75,16 @@ static void vm_demand(struct daemon *d, struct vm *vm)
 		.guest_fresh = fresh,
 		.guest_total_bytes = vm->guest.total_bytes,
 		.guest_available_bytes = vm->guest.available_bytes,
-		.guest_swap_in = fresh_delta ? (vm->guest.swap_in - vm->guest_prev.swap_in) >> 12 : 0,
-		.guest_swap_out = fresh_delta ? (vm->guest.swap_out - vm->guest_prev.swap_out) >> 12 : 0,
+		.guest_swap_in =
+			fresh_delta ? (vm->guest.swap_in - vm->guest_prev.swap_in) >> 12 : 0,
+		.guest_swap_out =
+			fresh_delta ? (vm->guest.swap_out - vm->guest_prev.swap_out) >> 12 : 0,
 		.guest_major_faults =
 			fresh_delta ? vm->guest.major_faults - vm->guest_prev.major_faults : 0,
 		.host_known = vm->cgroup_fd >= 0 && vm->memory_current_bytes,
-		.host_resident_bytes = vm->memory_current_bytes > vm->overhead_bytes ?
-					       vm->memory_current_bytes - vm->overhead_bytes : 0,
+		.host_resident_bytes = vm->memory_current_bytes > vm->overhead_bytes
+					       ? vm->memory_current_bytes - vm->overhead_bytes
+					       : 0,
 		.assigned_bytes = vm->assigned_bytes,
 		.psi_some_avg10_pct = vm->psi_some_avg10_pct,
 		.reclaims = vm->counters.c[DM_RECLAIMS] - vm->counters_prev.c[DM_RECLAIMS],
@@ -93,6 +96,16 @@ static void vm_demand(struct daemon *d, struct vm *vm)
 	vm->bursts = 0;
 	/* Seen once: a later sample compares against this one, not an older one. */
 	vm->guest_prev = vm->guest;
+}
+
+/*
+ * What the allocator counts the VM as having: our last target while its balloon is on the way
+ * there, so a shrink step is held as the step and not undone by a hold at the balloon's
+ * lagging size next tick (the balloon would yo-yo). Before any target, what it has.
+ */
+static __u64 vm_committed(const struct vm *vm)
+{
+	return vm->target_bytes ? vm->target_bytes : vm->assigned_bytes;
 }
 
 /*
@@ -133,9 +146,9 @@ static int vm_node(struct daemon *d, struct vm *vm)
 		return -1;
 	}
 	log_info("vm %s: placed on NUMA node %d", vm->cfg.name, node);
-	d->host.node_free_bytes[node] -= d->host.node_free_bytes[node] > vm->cfg.startup_bytes ?
-						 vm->cfg.startup_bytes :
-						 d->host.node_free_bytes[node];
+	d->host.node_free_bytes[node] -= d->host.node_free_bytes[node] > vm->cfg.startup_bytes
+						 ? vm->cfg.startup_bytes
+						 : d->host.node_free_bytes[node];
 	return node;
 }
 
@@ -143,8 +156,8 @@ static void host_budget(struct daemon *d, struct alloc_host *h)
 {
 	__u64 total = d->host.total_bytes, used = 0;
 
-	d->reserve_bytes = d->cfg.host.reserve_auto ? config_reserve_auto_bytes(total) :
-						      d->cfg.host.reserve_bytes;
+	d->reserve_bytes = d->cfg.host.reserve_auto ? config_reserve_auto_bytes(total)
+						    : d->cfg.host.reserve_bytes;
 	d->overhead_bytes = d->pending_bytes = 0;
 	for (struct vm *vm = d->vms; vm; vm = vm->next) {
 		d->overhead_bytes += vm->overhead_bytes;
@@ -161,16 +174,19 @@ static void host_budget(struct daemon *d, struct alloc_host *h)
 	for (unsigned int n = 0; n < d->host.nr_nodes && total; n++) {
 		/* Each node carries its share of the reserve and its own VMs' overhead. */
 		__u64 node_total = d->host.node_total_bytes[n];
-		__u64 node_used = (__u64)((double)d->reserve_bytes * (double)node_total / (double)total);
+		__u64 node_used =
+			(__u64)((double)d->reserve_bytes * (double)node_total / (double)total);
 
 		for (struct vm *vm = d->vms; vm; vm = vm->next)
 			if (vm->node == (int)n)
-				node_used += vm->overhead_bytes + (vm->pending ? vm_held_bytes(vm) : 0);
+				node_used +=
+					vm->overhead_bytes + (vm->pending ? vm_held_bytes(vm) : 0);
 		h->node_budget_bytes[n] = node_total > node_used ? node_total - node_used : 0;
 	}
 }
 
-static void act(struct daemon *d, struct vm *vm, const struct alloc_target *t)
+static void act(struct daemon *d, struct vm *vm, const struct alloc_vm *in,
+		const struct alloc_target *t)
 {
 	struct target target = { .guest_bytes = t->target_bytes, .node = vm->node };
 	char a[32], b[32], c[32];
@@ -184,7 +200,7 @@ static void act(struct daemon *d, struct vm *vm, const struct alloc_target *t)
 			 vm->demand.pressure ? ", under pressure" : "",
 			 d->opts.dry_run ? " [dry run]" : "");
 	/* The allocator's contract: a target below what the VM has starts its shrink clock. */
-	if (t->target_bytes < vm->assigned_bytes)
+	if (t->target_bytes < in->assigned_bytes)
 		vm->last_shrink_ns = loop_now_ns();
 	vm->target_bytes = t->target_bytes;
 	vm->reason = (int)t->reason;
@@ -206,17 +222,25 @@ static void act(struct daemon *d, struct vm *vm, const struct alloc_target *t)
 /*
  * The allocator's targets fit the budget, but a shrinking VM gives memory back only as fast
  * as its balloon inflates. Until then, growth is held to what is really free: the budget less
- * what every VM holds now. A VM below its minimum gets back to it first; the rest of the
- * growth is cut pro rata, and resumes tick by tick as memory comes back.
+ * what every VM holds or was promised (the larger of its size and its last target). A VM
+ * below its minimum gets back to it first; the rest of the growth is cut pro rata, and
+ * resumes tick by tick as memory comes back.
  */
+static __u64 held_floor(const struct alloc_vm *in, __u64 has_bytes)
+{
+	__u64 floor =
+		in->assigned_bytes > in->minimum_bytes ? in->assigned_bytes : in->minimum_bytes;
+
+	return floor > has_bytes ? floor : has_bytes;
+}
+
 static void limit_growth_to_free(struct daemon *d, const struct alloc_vm *in,
-				 struct alloc_target *out, size_t n)
+				 const __u64 *has_bytes, struct alloc_target *out, size_t n)
 {
 	__u64 held = 0, growth = 0, free_bytes;
 
 	for (size_t i = 0; i < n; i++) {
-		__u64 floor = in[i].assigned_bytes > in[i].minimum_bytes ? in[i].assigned_bytes :
-									     in[i].minimum_bytes;
+		__u64 floor = held_floor(&in[i], has_bytes[i]);
 
 		held += floor;
 		growth += out[i].target_bytes > floor ? out[i].target_bytes - floor : 0;
@@ -225,13 +249,13 @@ static void limit_growth_to_free(struct daemon *d, const struct alloc_vm *in,
 	if (growth <= free_bytes)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		__u64 floor = in[i].assigned_bytes > in[i].minimum_bytes ? in[i].assigned_bytes :
-									     in[i].minimum_bytes;
+		__u64 floor = held_floor(&in[i], has_bytes[i]);
 		__u64 t = out[i].target_bytes;
 
 		if (t > floor)
-			out[i].target_bytes = floor + (__u64)((double)(t - floor) * (double)free_bytes /
-							      (double)growth) / 4096 * 4096;
+			out[i].target_bytes = floor + (__u64)((double)(t - floor) *
+							      (double)free_bytes / (double)growth) /
+							      4096 * 4096;
 	}
 }
 
@@ -241,6 +265,7 @@ static void decide_and_act(struct daemon *d)
 	struct alloc_host h;
 	struct alloc_vm *in;
 	struct alloc_target *out;
+	__u64 *has;
 	struct vm *vm;
 	int err;
 
@@ -248,7 +273,8 @@ static void decide_and_act(struct daemon *d)
 		n++;
 	in = calloc(n ?: 1, sizeof(*in));
 	out = calloc(n ?: 1, sizeof(*out));
-	if (!in || !out) {
+	has = calloc(n ?: 1, sizeof(*has));
+	if (!in || !out || !has) {
 		log_err("out of memory planning %zu VMs", n);
 		goto out;
 	}
@@ -259,13 +285,14 @@ static void decide_and_act(struct daemon *d)
 		vm->pending = vm_pending(vm);
 		if (vm->pending)
 			continue;
+		has[i] = vm->assigned_bytes;
 		in[i++] = (struct alloc_vm){
 			.minimum_bytes = vm->cfg.minimum_bytes,
 			.maximum_bytes = vm->cfg.maximum_bytes,
 			.buffer_pct = vm->cfg.buffer_pct,
 			.weight = vm->cfg.weight,
 			.demand_bytes = vm->demand.demand_bytes,
-			.assigned_bytes = vm->assigned_bytes,
+			.assigned_bytes = vm_committed(vm),
 			.node = vm->node,
 			.pressure = vm->demand.pressure,
 			.last_shrink_ns = vm->last_shrink_ns,
@@ -283,11 +310,15 @@ static void decide_and_act(struct daemon *d)
 			"minimum; lower minimums, the reserve, or move VMs away");
 	snprintf(d->alarm, sizeof(d->alarm), "%s",
 		 d->summary.overcommitted ? "overcommitted: the minimums exceed the budget" : "");
-	limit_growth_to_free(d, in, out, n);
-	for (vm = d->vms, i = 0; vm; vm = vm->next)
-		if (!vm->pending)
-			act(d, vm, &out[i++]);
+	limit_growth_to_free(d, in, has, out, n);
+	for (vm = d->vms, i = 0; vm; vm = vm->next) {
+		if (!vm->pending) {
+			act(d, vm, &in[i], &out[i]);
+			i++;
+		}
+	}
 out:
+	free(has);
 	free(in);
 	free(out);
 }
@@ -300,7 +331,8 @@ static void publish(struct daemon *d)
 		return;
 	err = prom_write(d->cfg.host.textfile, d);
 	if (err && err != d->prom_error)
-		log_warn("cannot write the metrics to %s: %s", d->cfg.host.textfile, strerror(-err));
+		log_warn("cannot write the metrics to %s: %s", d->cfg.host.textfile,
+			 strerror(-err));
 	d->prom_error = err;
 }
 
@@ -320,7 +352,8 @@ void tick_run(struct daemon *d)
 	d->tick_cost_ns = loop_now_ns() - start;
 	if (!d->opts.dry_run && ledger_update(d->cfg.host.state_dir, d->vms) && !d->ledger_warned) {
 		log_warn("cannot record the limits held in %s/limits: after a kill, dynmemd "
-			 "--relax will not know them", d->cfg.host.state_dir);
+			 "--relax will not know them",
+			 d->cfg.host.state_dir);
 		d->ledger_warned = true;
 	}
 	publish(d);

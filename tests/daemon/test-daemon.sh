@@ -155,6 +155,25 @@ fi
 db_grows() { [[ $(vm db balloon_actual_bytes) -gt $((db_before + 64 * MiB)) ]]; }
 check "freed memory goes to the VM that wants it" wait_for 15 db_grows
 
+# A balloon that lags behind its target (a busy guest inflates slowly): the shrink step is
+# held where it was set, not pulled back up to the balloon's size on the next tick. Before
+# this was fixed, the lab's guests had their targets go down and up every other second.
+cache_targets() { sed -n 's/.*vm cache: target [^ ]* -> \([^ ]*\) .*/\1/p' "$tmp/dynmemd.log"; }
+seen=$(cache_targets | wc -l)
+touch "$tmp/cache.qmp.stuck"
+echo 100 > "$tmp/cache.qmp.used"
+stepped() { [[ $(cache_targets | wc -l) -gt $seen ]]; }
+wait_for 10 stepped
+sleep 3 # three ticks with the balloon stuck above the target
+moves=$(cache_targets | tail -n +$((seen + 1)) | tr '\n' ' ')
+never_up() { python3 -c "
+import sys
+unit = {'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30, 'T': 1 << 40}
+m = [float(x[:-1]) * unit[x[-1]] if x[-1] in unit else float(x) for x in sys.argv[1:]]
+sys.exit(0 if m and m == sorted(m, reverse=True) else 1)" $moves; }
+check "a lagging balloon: the target only steps down ($moves)" never_up
+rm -f "$tmp/cache.qmp.stuck"
+
 # A QEMU answering garbage costs only its own session.
 check "garbage on a QMP socket: that VM only" [ "$(vm bad qmp_state)" != ready ]
 check "... and the daemon says what happened" grep -q "vm bad: QMP: .*garbage from QEMU" "$tmp/dynmemd.log"
