@@ -34,6 +34,24 @@ static void guest_report_is_total_minus_available(void **state)
 	assert_false(d.pressure);
 }
 
+static void memory_outside_memtotal_counts_as_used(void **state)
+{
+	struct demand_input in = healthy_guest();
+	struct demand d;
+
+	(void)state;
+	/* Assigned 2 GiB, MemTotal 48 MiB less: the guest kernel's own, used like the rest. */
+	in.guest_total_bytes = 2000 * MiB;
+	in.guest_available_bytes = 1488 * MiB;
+	demand_estimate(&in, &d);
+	assert_int_equal(d.demand_bytes, 512 * MiB + 48 * MiB);
+	/* A guest using all of MemTotal wants all it is assigned. */
+	in.guest_available_bytes = 0;
+	in.host_resident_bytes = 2048 * MiB;
+	demand_estimate(&in, &d);
+	assert_int_equal(d.demand_bytes, 2048 * MiB);
+}
+
 static void guest_claim_capped_by_host(void **state)
 {
 	struct demand_input in = healthy_guest();
@@ -158,6 +176,7 @@ int main(void)
 		cmocka_unit_test(silent_guest_gets_host_demand),
 		cmocka_unit_test(host_pressure_signals),
 		cmocka_unit_test(nothing_known_keeps_assigned),
+		cmocka_unit_test(memory_outside_memtotal_counts_as_used),
 	};
 
 	return cmocka_run_group_tests_name("demand", tests, NULL, NULL);

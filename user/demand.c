@@ -9,8 +9,7 @@ static __u64 max_u64(__u64 a, __u64 b)
 /* Swapping, many major faults, or the host stalling on its memory: the VM is short. */
 static bool in_distress(const struct demand_input *in)
 {
-	__u64 major_per_s = in->interval_ms ?
-				    in->guest_major_faults * 1000 / in->interval_ms : 0;
+	__u64 major_per_s = in->interval_ms ? in->guest_major_faults * 1000 / in->interval_ms : 0;
 
 	if (in->guest_fresh &&
 	    (in->guest_swap_in || in->guest_swap_out || major_per_s >= DEMAND_MAJOR_FAULTS_PER_S))
@@ -39,10 +38,18 @@ void demand_estimate(const struct demand_input *in, struct demand *ret)
 	struct demand d = { .source = DEMAND_NONE, .demand_bytes = in->assigned_bytes };
 
 	if (in->guest_fresh && in->guest_total_bytes) {
+		/* In the VM's own terms: what its kernel keeps outside MemTotal (its image, the
+		 * memory map, reserved ranges) is used too, so a guest that uses all of MemTotal
+		 * is full, not short by that much of its assigned memory. */
+		__u64 kernel = in->assigned_bytes > in->guest_total_bytes
+				       ? in->assigned_bytes - in->guest_total_bytes
+				       : 0;
+
 		d.source = DEMAND_GUEST;
-		d.demand_bytes = in->guest_available_bytes < in->guest_total_bytes ?
-					 in->guest_total_bytes - in->guest_available_bytes :
-					 0;
+		d.demand_bytes =
+			kernel + (in->guest_available_bytes < in->guest_total_bytes
+					  ? in->guest_total_bytes - in->guest_available_bytes
+					  : 0);
 		if (in->host_known && d.demand_bytes > host_bound(in)) {
 			d.source = DEMAND_GUEST_CAPPED;
 			d.demand_bytes = host_bound(in);
@@ -53,8 +60,9 @@ void demand_estimate(const struct demand_input *in, struct demand *ret)
 	}
 	d.pressure = in_distress(in);
 	if (d.pressure)
-		d.demand_bytes = max_u64(d.demand_bytes, in->assigned_bytes / 100 *
-								 (100 + DEMAND_DISTRESS_GROWTH_PCT));
+		d.demand_bytes =
+			max_u64(d.demand_bytes,
+				in->assigned_bytes / 100 * (100 + DEMAND_DISTRESS_GROWTH_PCT));
 	*ret = d;
 }
 
