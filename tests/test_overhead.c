@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The VMM's overhead is measured as memory.current less guest RAM, and guest RAM is the Rss
- * of the large mappings of the VM's processes (user/overhead.c). These tests feed it
- * /proc/PID/smaps text: tests/fixtures/overhead/qemu.smaps is a QEMU's, trimmed to eight
- * mappings:
+ * The VMM's overhead is the Anonymous bytes of the VM's processes' mappings smaller than its
+ * minimum (guest RAM is the large ones) plus the kernel memory charged to its cgroup
+ * (user/overhead.c). These tests feed it /proc/PID/smaps text and memory.stat files:
+ * tests/fixtures/overhead/qemu.smaps is a QEMU's, trimmed to eight mappings:
  *
  *   mapping                         size       Rss
  *   qemu-system-x86_64 text         2 MiB      1900 kB
@@ -38,6 +38,9 @@
 #define VRAM_RSS  (8192 * KiB)
 #define HEAP_RSS  (30128 * KiB)
 #define SMALL_RSS ((1900 + 160 + 1104 + 48) * KiB) /* text, libc, stack */
+#define STACK_RSS (48 * KiB)
+/* What QEMU holds of its own with guest RAM at 1 GiB and up: anonymous, not text or libc. */
+#define OWN_ANON (HEAP_RSS + VRAM_RSS + ARENA_RSS + STACK_RSS)
 
 static char fixtures[PATH_MAX];
 
@@ -79,29 +82,39 @@ static int find_fixtures(void **state)
 	return 0;
 }
 
-static __u64 rss_of_fixture(__u64 min_mapping_bytes)
+static struct overhead_rss split_fixture(__u64 min_mapping_bytes)
 {
 	char path[PATH_MAX + 32];
-	__u64 rss = 0xdead;
+	struct overhead_rss rss = { 0xdead, 0xdead };
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/qemu.smaps", fixtures);
 	f = fopen(path, "r");
 	assert_non_null(f);
-	assert_int_equal(overhead_smaps_guest_rss(f, min_mapping_bytes, &rss), 0);
+	assert_int_equal(overhead_smaps_rss(f, min_mapping_bytes, &rss), 0);
+	fclose(f);
+	return rss;
+}
+
+static __u64 rss_of_fixture(__u64 min_mapping_bytes)
+{
+	return split_fixture(min_mapping_bytes).guest_bytes;
+}
+
+static struct overhead_rss split_text(const char *text, __u64 min_mapping_bytes)
+{
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	struct overhead_rss rss = { 0xdead, 0xdead };
+
+	assert_non_null(f);
+	assert_int_equal(overhead_smaps_rss(f, min_mapping_bytes, &rss), 0);
 	fclose(f);
 	return rss;
 }
 
 static __u64 rss_of_text(const char *text, __u64 min_mapping_bytes)
 {
-	FILE *f = fmemopen((void *)text, strlen(text), "r");
-	__u64 rss = 0xdead;
-
-	assert_non_null(f);
-	assert_int_equal(overhead_smaps_guest_rss(f, min_mapping_bytes, &rss), 0);
-	fclose(f);
-	return rss;
+	return split_text(text, min_mapping_bytes).guest_bytes;
 }
 
 /* ---- one smaps file ---- */
@@ -112,6 +125,16 @@ static void only_large_mappings_count(void **state)
 	(void)state;
 	assert_int_equal(rss_of_fixture(1 * GiB), GUEST_RSS);
 	assert_int_equal(rss_of_fixture(512 * MiB), GUEST_RSS);
+}
+
+/* QEMU's own: the Anonymous bytes of every smaller mapping; its text and libc are not. */
+static void own_is_anonymous_of_the_small_mappings(void **state)
+{
+	(void)state;
+	assert_int_equal(split_fixture(1 * GiB).own_bytes, OWN_ANON);
+	assert_int_equal(split_fixture(64 * MiB).own_bytes, OWN_ANON - ARENA_RSS);
+	assert_int_equal(split_fixture(0).own_bytes, 0); /* all of it is "guest" */
+	assert_int_equal(split_fixture(2 * GiB + 1).own_bytes, OWN_ANON + GUEST_RSS);
 }
 
 /* At least min_mapping_bytes: a mapping of exactly that size counts, one byte more does not. */
@@ -153,6 +176,24 @@ static void field_lines_are_not_headers(void **state)
 	(void)state;
 	assert_int_equal(rss_of_text(text, 1 * GiB), GUEST_RSS);
 	assert_int_equal(rss_of_text(text, 0), GUEST_RSS + HEAP_RSS);
+}
+
+/*
+ * Anonymous only for QEMU's own: not Rss (its file pages are shared and charged elsewhere),
+ * not AnonHugePages (a part of Anonymous, not more of it).
+ */
+static void own_counts_anonymous_only(void **state)
+{
+	static const char text[] = "55d0c4a2e000-55d0c6b7e000 rw-p 00000000 00:00 0 [heap]\n"
+				   "Size:              34112 kB\n"
+				   "Rss:               30128 kB\n"
+				   "Anonymous:         20000 kB\n"
+				   "AnonHugePages:      2048 kB\n";
+	struct overhead_rss rss = split_text(text, 1 * GiB);
+
+	(void)state;
+	assert_int_equal(rss.own_bytes, 20000 * KiB);
+	assert_int_equal(rss.guest_bytes, 0);
 }
 
 /* Rss only: not Pss, not Swap, not the AnonHugePages part of it counted twice. */
@@ -256,54 +297,56 @@ static void put_procs(struct fixture *fx, const char *text)
 static void cgroup_skips_a_gone_process(void **state)
 {
 	struct fixture *fx = *state;
-	__u64 rss = 0xdead;
+	struct overhead_rss rss;
 
 	add_process(fx, 4242, true);
 	add_process(fx, 4243, false);
 	put_procs(fx, "4242\n4243\n");
-	assert_int_equal(overhead_cgroup_guest_rss(fx->cgroup_fd, fx->proc, 1 * GiB, &rss), 0);
-	assert_int_equal(rss, GUEST_RSS);
+	assert_int_equal(overhead_cgroup_rss(fx->cgroup_fd, fx->proc, 1 * GiB, &rss), 0);
+	assert_int_equal(rss.guest_bytes, GUEST_RSS);
+	assert_int_equal(rss.own_bytes, OWN_ANON);
 	/* Not even a directory for it: the same. */
 	put_procs(fx, "4243\n4242\n4999\n");
-	rss = 0xdead;
-	assert_int_equal(overhead_cgroup_guest_rss(fx->cgroup_fd, fx->proc, 1 * GiB, &rss), 0);
-	assert_int_equal(rss, GUEST_RSS);
+	rss.guest_bytes = 0xdead;
+	assert_int_equal(overhead_cgroup_rss(fx->cgroup_fd, fx->proc, 1 * GiB, &rss), 0);
+	assert_int_equal(rss.guest_bytes, GUEST_RSS);
 }
 
 /* Every process's large mappings add up (two QEMUs' worth here), with the threshold applied. */
 static void cgroup_sums_its_processes(void **state)
 {
 	struct fixture *fx = *state;
-	__u64 rss = 0xdead;
+	struct overhead_rss rss;
 
 	add_process(fx, 4242, true);
 	add_process(fx, 4250, true);
 	put_procs(fx, "4242\n4250\n");
-	assert_int_equal(overhead_cgroup_guest_rss(fx->cgroup_fd, fx->proc, 1 * GiB, &rss), 0);
-	assert_int_equal(rss, 2 * GUEST_RSS);
-	assert_int_equal(overhead_cgroup_guest_rss(fx->cgroup_fd, fx->proc, 64 * MiB, &rss), 0);
-	assert_int_equal(rss, 2 * (GUEST_RSS + ARENA_RSS));
+	assert_int_equal(overhead_cgroup_rss(fx->cgroup_fd, fx->proc, 1 * GiB, &rss), 0);
+	assert_int_equal(rss.guest_bytes, 2 * GUEST_RSS);
+	assert_int_equal(rss.own_bytes, 2 * OWN_ANON);
+	assert_int_equal(overhead_cgroup_rss(fx->cgroup_fd, fx->proc, 64 * MiB, &rss), 0);
+	assert_int_equal(rss.guest_bytes, 2 * (GUEST_RSS + ARENA_RSS));
 }
 
 static void cgroup_empty_is_zero(void **state)
 {
 	struct fixture *fx = *state;
-	__u64 rss = 0xdead;
+	struct overhead_rss rss = { 0xdead, 0xdead };
 
 	put_procs(fx, "");
-	assert_int_equal(overhead_cgroup_guest_rss(fx->cgroup_fd, fx->proc, 1 * GiB, &rss), 0);
-	assert_int_equal(rss, 0);
+	assert_int_equal(overhead_cgroup_rss(fx->cgroup_fd, fx->proc, 1 * GiB, &rss), 0);
+	assert_int_equal(rss.guest_bytes, 0);
+	assert_int_equal(rss.own_bytes, 0);
 }
 
 /* No cgroup.procs (the cgroup went away): the error, and the caller's value left alone. */
 static void cgroup_without_procs_is_an_error(void **state)
 {
 	struct fixture *fx = *state;
-	__u64 rss = 0xdead;
+	struct overhead_rss rss = { 0xdead, 0xdead };
 
-	assert_int_equal(overhead_cgroup_guest_rss(fx->cgroup_fd, fx->proc, 1 * GiB, &rss),
-			 -ENOENT);
-	assert_int_equal(rss, 0xdead);
+	assert_int_equal(overhead_cgroup_rss(fx->cgroup_fd, fx->proc, 1 * GiB, &rss), -ENOENT);
+	assert_int_equal(rss.guest_bytes, 0xdead);
 }
 
 /* An smaps that cannot be read (a directory here): an error, not a silently low sum. */
@@ -311,15 +354,46 @@ static void cgroup_unreadable_smaps_is_an_error(void **state)
 {
 	struct fixture *fx = *state;
 	char dir[256];
-	__u64 rss = 0xdead;
+	struct overhead_rss rss = { 0xdead, 0xdead };
 
 	add_process(fx, 4242, true);
 	add_process(fx, 4244, false);
 	snprintf(dir, sizeof(dir), "%s/4244/smaps", fx->proc);
 	assert_int_equal(mkdir(dir, 0755), 0);
 	put_procs(fx, "4242\n4244\n");
-	assert_int_equal(overhead_cgroup_guest_rss(fx->cgroup_fd, fx->proc, 1 * GiB, &rss), -EIO);
-	assert_int_equal(rss, 0xdead);
+	assert_int_equal(overhead_cgroup_rss(fx->cgroup_fd, fx->proc, 1 * GiB, &rss), -EIO);
+	assert_int_equal(rss.guest_bytes, 0xdead);
+}
+
+/* memory.stat "kernel" when the kernel has it (5.18 and later) ... */
+static void kernel_memory_from_memory_stat(void **state)
+{
+	struct fixture *fx = *state;
+	char dir[128];
+	__u64 kernel = 0xdead;
+
+	snprintf(dir, sizeof(dir), "%s/cgroup", fx->root);
+	put(dir, "memory.stat",
+	    "anon 1610612736\nfile 4096\nkernel 9437184\nkernel_stack 65536\n"
+	    "pagetables 3145728\nslab 2097152\n");
+	assert_int_equal(overhead_cgroup_kernel(fx->cgroup_fd, &kernel), 0);
+	assert_int_equal(kernel, 9 * MiB);
+}
+
+/* ... else the sum of its parts; not anon or file, which are guest RAM and page cache. */
+static void kernel_memory_from_its_parts(void **state)
+{
+	struct fixture *fx = *state;
+	char dir[128];
+	__u64 kernel = 0xdead;
+
+	snprintf(dir, sizeof(dir), "%s/cgroup", fx->root);
+	put(dir, "memory.stat",
+	    "anon 1610612736\nfile 4096\nkernel_stack 65536\n"
+	    "pagetables 3145728\npercpu 4096\nsock 0\nvmalloc 8192\n"
+	    "slab 2097152\nslab_reclaimable 1048576\n");
+	assert_int_equal(overhead_cgroup_kernel(fx->cgroup_fd, &kernel), 0);
+	assert_int_equal(kernel, 65536 + 3145728 + 4096 + 8192 + 2097152);
 }
 
 int main(void)
@@ -327,6 +401,8 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(only_large_mappings_count),
+		cmocka_unit_test(own_is_anonymous_of_the_small_mappings),
+		cmocka_unit_test(own_counts_anonymous_only),
 		cmocka_unit_test(threshold_boundary),
 		cmocka_unit_test(field_lines_are_not_headers),
 		cmocka_unit_test(rss_is_the_only_field_counted),
@@ -336,6 +412,8 @@ int main(void)
 		T(cgroup_empty_is_zero),
 		T(cgroup_without_procs_is_an_error),
 		T(cgroup_unreadable_smaps_is_an_error),
+		T(kernel_memory_from_memory_stat),
+		T(kernel_memory_from_its_parts),
 	};
 
 	return cmocka_run_group_tests_name("overhead: guest RAM from smaps", tests, find_fixtures,

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <stdbool.h>
+#include "cgroupfs.h"
 #include "overhead.h"
 
 /* "7f0000000000-7f0040000000 rw-p ..." starts a mapping; its size is end - start. */
@@ -18,29 +20,35 @@ static int mapping_size(const char *line, __u64 *ret_bytes)
 	return 0;
 }
 
-int overhead_smaps_guest_rss(FILE *smaps, __u64 min_mapping_bytes, __u64 *ret_rss_bytes)
+int overhead_smaps_rss(FILE *smaps, __u64 min_mapping_bytes, struct overhead_rss *ret)
 {
+	struct overhead_rss sum = { 0 };
 	char line[512];
-	__u64 size = 0, rss_total = 0;
+	__u64 size = 0;
+	bool guest = false;
 	unsigned long long kb;
 
 	while (fgets(line, sizeof(line), smaps)) {
-		if (!mapping_size(line, &size))
+		if (!mapping_size(line, &size)) {
+			guest = size >= min_mapping_bytes;
 			continue;
-		if (size >= min_mapping_bytes && sscanf(line, "Rss: %llu kB", &kb) == 1)
-			rss_total += (__u64)kb << 10;
+		}
+		if (size && guest && sscanf(line, "Rss: %llu kB", &kb) == 1)
+			sum.guest_bytes += (__u64)kb << 10;
+		else if (size && !guest && sscanf(line, "Anonymous: %llu kB", &kb) == 1)
+			sum.own_bytes += (__u64)kb << 10;
 	}
 	if (ferror(smaps))
 		return -EIO;
-	*ret_rss_bytes = rss_total;
+	*ret = sum;
 	return 0;
 }
 
-int overhead_cgroup_guest_rss(int cgroup_fd, const char *proc_dir, __u64 min_mapping_bytes,
-			      __u64 *ret_rss_bytes)
+int overhead_cgroup_rss(int cgroup_fd, const char *proc_dir, __u64 min_mapping_bytes,
+			struct overhead_rss *ret)
 {
+	struct overhead_rss total = { 0 }, one;
 	char path[4096];
-	__u64 total = 0, rss;
 	FILE *procs, *smaps;
 	int fd, pid, err = 0;
 
@@ -57,12 +65,35 @@ int overhead_cgroup_guest_rss(int cgroup_fd, const char *proc_dir, __u64 min_map
 		smaps = fopen(path, "re");
 		if (!smaps)
 			continue; /* exited since cgroup.procs was read */
-		err = overhead_smaps_guest_rss(smaps, min_mapping_bytes, &rss);
+		err = overhead_smaps_rss(smaps, min_mapping_bytes, &one);
 		fclose(smaps);
-		total += err ? 0 : rss;
+		if (!err) {
+			total.guest_bytes += one.guest_bytes;
+			total.own_bytes += one.own_bytes;
+		}
 	}
 	fclose(procs);
 	if (!err)
-		*ret_rss_bytes = total;
+		*ret = total;
 	return err;
+}
+
+int overhead_cgroup_kernel(int cgroup_fd, __u64 *ret_bytes)
+{
+	static const char *const parts[] = { "slab",	       "kernel_stack", "pagetables",
+					     "sec_pagetables", "percpu",       "sock",
+					     "vmalloc" };
+	__u64 sum = 0, v;
+	int err = cgroupfs_read_key(cgroup_fd, "memory.stat", "kernel", ret_bytes);
+
+	if (err != -ENOENT)
+		return err;
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		err = cgroupfs_read_key(cgroup_fd, "memory.stat", parts[i], &v);
+		if (err && err != -ENOENT)
+			return err;
+		sum += err ? 0 : v;
+	}
+	*ret_bytes = sum;
+	return 0;
 }

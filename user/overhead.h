@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The VMM's own memory: what a VM's cgroup holds beyond guest RAM (QEMU's heap, device
- * state, page tables, I/O buffers). Measured, not guessed: guest RAM is the large mappings
- * of the VMM's processes (a memory backend is at least the VM's minimum), so
- *   overhead = memory.current - resident bytes of those mappings.
+ * The VMM's own memory: what a VM's cgroup holds for QEMU itself (its heap, device state,
+ * I/O buffers, stacks) and for the kernel on its behalf (page tables, slab, sockets).
+ * Measured directly, not as memory.current less guest RAM: after a balloon inflates into
+ * guest RAM backed by transparent huge pages, the freed 4K pieces stay charged to the cgroup
+ * until the kernel splits those huge pages, and "memory.current less guest RAM" swung by up to
+ * 250 MiB per VM in the lab. Guest RAM is the large mappings (a memory backend is at least the
+ * VM's minimum); everything smaller is QEMU's:
+ *   overhead = Anonymous bytes of the smaller mappings + memory.stat "kernel".
  */
 #ifndef DYNMEM_OVERHEAD_H
 #define DYNMEM_OVERHEAD_H
@@ -11,14 +15,26 @@
 #include <stdio.h>
 #include <linux/types.h>
 
-/* Rss summed over the mappings in an smaps file whose size is at least min_mapping_bytes. */
-int overhead_smaps_guest_rss(FILE *smaps, __u64 min_mapping_bytes, __u64 *ret_rss_bytes);
+struct overhead_rss {
+	__u64 guest_bytes; /* Rss of the mappings of at least min_mapping_bytes: guest RAM */
+	__u64 own_bytes;   /* Anonymous of the smaller ones: the VMM's own */
+};
+
+/* The sums over the mappings of one smaps file. 0 or -EIO. */
+int overhead_smaps_rss(FILE *smaps, __u64 min_mapping_bytes, struct overhead_rss *ret);
 
 /*
- * Guest RAM resident in all processes of a cgroup (its cgroup.procs), read from
+ * The sums over all processes of a cgroup (its cgroup.procs), read from
  * proc_dir/PID/smaps; proc_dir is normally "/proc". 0 or -errno.
  */
-int overhead_cgroup_guest_rss(int cgroup_fd, const char *proc_dir, __u64 min_mapping_bytes,
-			      __u64 *ret_rss_bytes);
+int overhead_cgroup_rss(int cgroup_fd, const char *proc_dir, __u64 min_mapping_bytes,
+			struct overhead_rss *ret);
+
+/*
+ * Kernel memory charged to the cgroup: memory.stat "kernel", or on kernels without that key
+ * the sum of its parts (slab, kernel_stack, pagetables, sec_pagetables, percpu, sock,
+ * vmalloc). 0 or -errno.
+ */
+int overhead_cgroup_kernel(int cgroup_fd, __u64 *ret_bytes);
 
 #endif

@@ -97,7 +97,8 @@ static void on_balloon_info(struct qmp *q, const struct qmp_reply *r, __u64 actu
 	if (!r->err)
 		vm->balloon_actual_bytes = actual;
 	else
-		log_warn("vm %s: query-balloon on %s: %s", vm->cfg.name, vm->cfg.qmp, r->error_desc);
+		log_warn("vm %s: query-balloon on %s: %s", vm->cfg.name, vm->cfg.qmp,
+			 r->error_desc);
 }
 
 static void on_stats_interval(struct qmp *q, const struct qmp_reply *r, void *ctx)
@@ -107,7 +108,8 @@ static void on_stats_interval(struct qmp *q, const struct qmp_reply *r, void *ct
 	(void)q;
 	if (r->err)
 		log_warn("vm %s: cannot turn on guest memory stats (%s): %s; demand comes from "
-			 "the host alone", vm->cfg.name, vm->cfg.qmp, r->error_desc);
+			 "the host alone",
+			 vm->cfg.name, vm->cfg.qmp, r->error_desc);
 }
 
 static void on_guest_stats(struct qmp *q, const struct qmp_reply *r,
@@ -215,8 +217,9 @@ static void attach_enforcers(struct daemon *d, struct vm *vm)
 			continue;
 		err = d->enf[i].ops->attach(&d->enf[i], vm);
 		if (err == -ENODEV)
-			vm_problem(vm, "%s: %s lacks the controller's files; delegate it "
-				       "(echo +memory +cpuset > PARENT/cgroup.subtree_control)",
+			vm_problem(vm,
+				   "%s: %s lacks the controller's files; delegate it "
+				   "(echo +memory +cpuset > PARENT/cgroup.subtree_control)",
 				   d->enf[i].ops->name, vm->cgroup_path);
 	}
 }
@@ -316,7 +319,8 @@ void vms_connect(struct daemon *d, struct vm *vm, __u64 now_ns)
 
 		/* A VM that stopped takes its cgroup along: let go and look again. */
 		if (cgroupfs_read(vm->cgroup_fd, "cgroup.procs", probe, sizeof(probe)) < 0) {
-			vm_problem(vm, "cgroup %s is gone: is the VM still running?", vm->cgroup_path);
+			vm_problem(vm, "cgroup %s is gone: is the VM still running?",
+				   vm->cgroup_path);
 			close_cgroup(d, vm);
 		}
 		return;
@@ -345,14 +349,15 @@ static int read_psi_some_avg10(int cgroup_fd)
 
 static void measure_overhead(struct vm *vm, __u64 now_ns)
 {
-	__u64 guest_rss;
+	struct overhead_rss rss;
+	__u64 kernel = 0;
 
 	if (now_ns - vm->overhead_measured_ns < OVERHEAD_EVERY_NS && vm->overhead_measured_ns)
 		return;
-	if (overhead_cgroup_guest_rss(vm->cgroup_fd, "/proc", vm->cfg.minimum_bytes, &guest_rss))
+	if (overhead_cgroup_rss(vm->cgroup_fd, "/proc", vm->cfg.minimum_bytes, &rss))
 		return;
-	vm->overhead_bytes = vm->memory_current_bytes > guest_rss ?
-				     vm->memory_current_bytes - guest_rss : 0;
+	overhead_cgroup_kernel(vm->cgroup_fd, &kernel); /* unreadable: QEMU's own part alone */
+	vm->overhead_bytes = rss.own_bytes + kernel;
 	vm->overhead_measured_ns = now_ns;
 }
 
