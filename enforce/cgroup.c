@@ -4,6 +4,11 @@
  * memory.high = target + the VMM's overhead (above it the kernel throttles and reclaims
  * the VM's memory). memory.max is left alone: a hard limit OOM-kills QEMU, which is never
  * what dynmem wants. On reset both relax: memory.high "max", memory.min 0.
+ *
+ * A VM with a balloon gives memory back itself, as fast as its guest can; memory.high follows
+ * the balloon down and never gets ahead of it. Set below what the guest still holds, it could
+ * not reclaim guest RAM (not without host swap) and would only throttle QEMU, its vCPUs and
+ * its monitor with them: in the lab, QMP stopped answering and the guests froze.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -63,10 +68,14 @@ static int write_limit(struct enforcer *e, struct vm *vm, const char *file, __u6
 
 static int cgroup_apply(struct enforcer *e, struct vm *vm, const struct target *t)
 {
-	__u64 high = t->guest_bytes + vm->overhead_bytes;
+	__u64 guest = t->guest_bytes;
+	__u64 high;
 	char a[32], b[32];
 	int min_rc, high_rc;
 
+	if (vm->enforce[ENFORCER_BALLOON] && vm->balloon_actual_bytes > guest)
+		guest = vm->balloon_actual_bytes;
+	high = guest + vm->overhead_bytes;
 	min_rc = write_limit(e, vm, "memory.min", vm->cfg.minimum_bytes, &vm->cg_min_written);
 	if (min_rc < 0) {
 		vm_enforcer_result(vm, ENFORCER_CGROUP, min_rc, 0, "memory.min of %s: %s",

@@ -126,6 +126,32 @@ static void cgroup_same_target_writes_nothing(void **state)
 	assert_string_equal(get(fx, "memory.high"), "1178599424");
 }
 
+/* With a balloon, memory.high follows the balloon down and never gets ahead of it. */
+static void cgroup_high_waits_for_the_balloon(void **state)
+{
+	struct fixture *fx = *state;
+	struct enforcer *e = &fx->e[ENFORCER_CGROUP];
+	struct target t = { .guest_bytes = 1024 * MiB, .node = -1 };
+
+	fx->vm.enforce[ENFORCER_BALLOON] = true;
+	fx->vm.balloon_actual_bytes = 1536 * MiB; /* still inflating toward 1 GiB */
+	assert_int_equal(e->ops->apply(e, &fx->vm, &t), 1);
+	assert_string_equal(get(fx, "memory.high"), "1715470336"); /* 1536 + 100 MiB */
+	fx->vm.balloon_actual_bytes = 1024 * MiB;		   /* arrived */
+	assert_int_equal(e->ops->apply(e, &fx->vm, &t), 1);
+	assert_string_equal(get(fx, "memory.high"), "1178599424"); /* 1024 + 100 MiB */
+	/* Growing: the target, ahead of the balloon, is what the guest may take. */
+	t.guest_bytes = 2048 * MiB;
+	assert_int_equal(e->ops->apply(e, &fx->vm, &t), 1);
+	assert_string_equal(get(fx, "memory.high"), "2252341248");
+	/* Without a balloon, memory.high is how memory comes back: the target, at once. */
+	fx->vm.enforce[ENFORCER_BALLOON] = false;
+	fx->vm.balloon_actual_bytes = 2048 * MiB;
+	t.guest_bytes = 1024 * MiB;
+	assert_int_equal(e->ops->apply(e, &fx->vm, &t), 1);
+	assert_string_equal(get(fx, "memory.high"), "1178599424");
+}
+
 static void cgroup_reset_relaxes(void **state)
 {
 	struct fixture *fx = *state;
@@ -220,6 +246,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(cgroup_writes_min_and_high),
 		T(cgroup_same_target_writes_nothing),
+		T(cgroup_high_waits_for_the_balloon),
 		T(cgroup_reset_relaxes),
 		T(cgroup_reset_leaves_unwritten_alone),
 		T(cgroup_vanished_is_an_error_with_the_path),
