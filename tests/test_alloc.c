@@ -205,7 +205,8 @@ static void vm_at_its_minimum_under_pressure(void **state)
 	assert_target(t[1], 8 * GiB, ALLOC_WEIGHT);
 	/*
 	 * Assigned above its ideal: pressure keeps it and the other one pays, beyond its 10%
-	 * step (8G to 7.2G would not leave 5G): the step is the limit that gives way.
+	 * step and below the 8G its guest uses (8G to 7.2G would not leave 5G): the step and
+	 * then the in-use floor are the limits that give way.
 	 */
 	v[0].assigned_bytes = 5 * GiB;
 	plan(&h, v, 2, t, &s);
@@ -213,7 +214,9 @@ static void vm_at_its_minimum_under_pressure(void **state)
 	assert_target(t[1], 5 * GiB, ALLOC_WEIGHT);
 	assert_int_equal(s.nr_held, 1);
 	assert_true(s.holds_dropped);
-	assert_int_equal(s.dropped_reasons, 1U << ALLOC_SHRINK_STEP);
+	assert_int_equal(s.dropped_reasons, 1U << ALLOC_SHRINK_STEP | 1U << ALLOC_HOLD_HYSTERESIS |
+						    1U << ALLOC_HOLD_RATE |
+						    1U << ALLOC_HOLD_IN_USE);
 	/* With room for the step, both limits hold. */
 	h.budget_bytes = 13 * GiB;
 	plan(&h, v, 2, t, &s);
@@ -388,6 +391,43 @@ static void budget_zero(void **state)
 	assert_true(s.overcommitted);
 }
 
+/*
+ * Weight shares what is free or can be freed; it does not balloon a lighter VM below what its
+ * guest uses (without swap in the guest, that is its OOM killer). Only the budget can.
+ */
+static void memory_in_use_is_not_taken_for_weight(void **state)
+{
+	struct alloc_vm v[] = { mkvm(1 * GiB, 16 * GiB, 6 * GiB, 9000),	  /* want 12G */
+				mkvm(1 * GiB, 16 * GiB, 6 * GiB, 1000) }; /* uses all of it */
+	struct alloc_host h = mkhost(12 * GiB);
+	struct alloc_target t[2];
+	struct alloc_summary s;
+
+	(void)state;
+	v[0].assigned_bytes = v[1].assigned_bytes = 6 * GiB;
+	plan(&h, v, 2, t, &s);
+	assert_target(t[0], 6 * GiB, ALLOC_WEIGHT);
+	assert_target(t[1], 6 * GiB, ALLOC_HOLD_IN_USE);
+	assert_false(s.holds_dropped);
+	/* What it does not use, it gives, a step at a time: 4G in use, 6G -> 5.4G. */
+	v[1].demand_bytes = 4 * GiB;
+	plan(&h, v, 2, t, &s);
+	assert_target(t[1], (6 * GiB - 6 * GiB / 10 + 4 * KiB - 1) & ~(4 * KiB - 1), /* to 4K */
+		      ALLOC_SHRINK_STEP);
+	/* ... and down to what it uses, not below, once the step would go further. */
+	v[1].assigned_bytes = 4 * GiB + 256 * MiB;
+	plan(&h, v, 2, t, &s);
+	assert_target(t[1], 4 * GiB, ALLOC_HOLD_IN_USE);
+	/* A budget that can't keep it gives way: the in-use floor is dropped, pressure is not. */
+	h.budget_bytes = 7 * GiB;
+	v[0].pressure = true;
+	plan(&h, v, 2, t, &s);
+	assert_target(t[0], 6 * GiB, ALLOC_HOLD_PRESSURE);
+	assert_target(t[1], 1 * GiB, ALLOC_MINIMUM);
+	assert_true(s.dropped_reasons & 1U << ALLOC_HOLD_IN_USE);
+	assert_false(s.dropped_reasons & 1U << ALLOC_HOLD_PRESSURE);
+}
+
 static void holds_that_do_not_fit_are_dropped(void **state)
 {
 	struct alloc_vm v[] = { mkvm(1 * GiB, 16 * GiB, 1 * GiB, 5000),
@@ -404,6 +444,7 @@ static void holds_that_do_not_fit_are_dropped(void **state)
 	assert_true(s.holds_dropped);
 	assert_int_equal(s.dropped_reasons, 1U << ALLOC_SHRINK_STEP | 1U << ALLOC_HOLD_HYSTERESIS |
 						    1U << ALLOC_HOLD_RATE |
+						    1U << ALLOC_HOLD_IN_USE |
 						    1U << ALLOC_HOLD_PRESSURE);
 	assert_target(t[0], 2 * GiB, ALLOC_WANT);
 	assert_target(t[1], 2 * GiB, ALLOC_WANT);
@@ -760,7 +801,7 @@ static size_t nr_groups(const struct scenario *sc)
 static bool is_held(enum alloc_reason r)
 {
 	return r == ALLOC_HOLD_PRESSURE || r == ALLOC_HOLD_RATE || r == ALLOC_HOLD_HYSTERESIS ||
-	       r == ALLOC_SHRINK_STEP;
+	       r == ALLOC_SHRINK_STEP || r == ALLOC_HOLD_IN_USE;
 }
 
 static __u64 clamp_assigned(const struct alloc_vm *v)
@@ -948,7 +989,9 @@ static void check_plan(const struct scenario *sc, const struct result *r)
 					     : t->want_bytes - t->target_bytes;
 			bool held = t->reason == ALLOC_HOLD_PRESSURE ||
 				    t->reason == ALLOC_HOLD_RATE ||
-				    t->reason == ALLOC_HOLD_HYSTERESIS;
+				    t->reason == ALLOC_HOLD_HYSTERESIS ||
+				    (t->reason == ALLOC_HOLD_IN_USE &&
+				     t->target_bytes == clamp_assigned(&sc->v[i]));
 
 			check(!held || t->target_bytes == clamp_assigned(&sc->v[i]),
 			      "vm %zu held at %llu, not at what it has (%llu)", i,
@@ -1119,6 +1162,10 @@ static void check_limits(const struct scenario *sc, const struct result *r)
 		      (unsigned long long)x, (unsigned long long)a);
 		if (x >= a)
 			continue;
+		/* Never below what its guest uses (its demand, at most what it has). */
+		check(x >= v->demand_bytes || (dropped & 1U << ALLOC_HOLD_IN_USE),
+		      "vm %zu shrunk to %llu, below the %llu its guest uses", i,
+		      (unsigned long long)x, (unsigned long long)v->demand_bytes);
 		check(a - x <= (step > g ? step : g) || (dropped & 1U << ALLOC_SHRINK_STEP),
 		      "vm %zu shrunk by %llu from %llu, step %llu", i, (unsigned long long)(a - x),
 		      (unsigned long long)a, (unsigned long long)step);
@@ -1230,9 +1277,10 @@ static void random_scenarios(void **state)
 		      (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
 		      short_groups, held, dropped, over, ticks);
 	print_message("limits dropped, by kind: shrink_step %zu, hold_hysteresis %zu, "
-		      "hold_rate %zu, hold_pressure %zu\n",
+		      "hold_rate %zu, hold_in_use %zu, hold_pressure %zu\n",
 		      by_class[ALLOC_SHRINK_STEP], by_class[ALLOC_HOLD_HYSTERESIS],
-		      by_class[ALLOC_HOLD_RATE], by_class[ALLOC_HOLD_PRESSURE]);
+		      by_class[ALLOC_HOLD_RATE], by_class[ALLOC_HOLD_IN_USE],
+		      by_class[ALLOC_HOLD_PRESSURE]);
 }
 
 int main(void)
@@ -1254,6 +1302,7 @@ int main(void)
 		cmocka_unit_test(demand_zero_wants_the_minimum),
 		cmocka_unit_test(max_equals_min),
 		cmocka_unit_test(budget_zero),
+		cmocka_unit_test(memory_in_use_is_not_taken_for_weight),
 		cmocka_unit_test(holds_that_do_not_fit_are_dropped),
 		cmocka_unit_test(per_node_budgets_when_spanning_off),
 		cmocka_unit_test(place_best_fit),

@@ -47,6 +47,8 @@ struct slot {
 struct work {
 	__u64 want_bytes;
 	__u64 held_bytes;	 /* assigned, clamped into [minimum, maximum] */
+	__u64 used_bytes;	 /* demand in granules, at most held_bytes: what its guest uses */
+	__u64 ideal_bytes;	 /* where the fill with only the minimums as floors put it */
 	enum alloc_reason cause; /* why its floor is above its minimum */
 	bool capped;		 /* want before clamping was above maximum */
 };
@@ -105,6 +107,7 @@ static const char *const reason_names[ALLOC_NR_REASONS] = {
 	[ALLOC_HOLD_RATE] = "hold_rate",
 	[ALLOC_HOLD_HYSTERESIS] = "hold_hysteresis",
 	[ALLOC_SHRINK_STEP] = "shrink_step",
+	[ALLOC_HOLD_IN_USE] = "hold_in_use",
 	[ALLOC_NO_NODE] = "no_node",
 	[ALLOC_OVERCOMMIT] = "overcommit",
 };
@@ -771,14 +774,13 @@ struct group_result {
 
 /*
  * When the holds don't fit, the limits give way in this order: the step first (a faster
- * shrink harms least), pressure last (shrinking a VM in distress is the failure dynmem is
- * here to avoid). Dropping them all leaves the ideal.
+ * shrink harms least), then what the guests use (ballooning a guest below that drives it to
+ * swap or to its OOM killer), pressure last (shrinking a VM in distress is the failure dynmem
+ * is here to avoid). Dropping them all leaves the ideal.
  */
 static const enum alloc_reason drop_order[] = {
-	ALLOC_SHRINK_STEP,
-	ALLOC_HOLD_HYSTERESIS,
-	ALLOC_HOLD_RATE,
-	ALLOC_HOLD_PRESSURE,
+	ALLOC_SHRINK_STEP, ALLOC_HOLD_HYSTERESIS, ALLOC_HOLD_RATE,
+	ALLOC_HOLD_IN_USE, ALLOC_HOLD_PRESSURE,
 };
 
 static bool shrunk_recently(const struct alloc_host *h, const struct alloc_vm *v)
@@ -831,24 +833,64 @@ static void set_floor(struct ctx *c, __u32 i, __u64 f, enum alloc_reason cause, 
  * conditions come in no order a branch predictor could learn, so all are worked out and
  * one is picked.
  */
+/* What VM i's guest uses, as a floor: its demand rounded up to a granule, at most a. */
+static __u64 in_use(const struct ctx *c, __u32 i, __u64 a)
+{
+	__u64 g = c->s[i].gran_bytes, d = c->vms[i].demand_bytes;
+
+	return d >= a || a - d < g ? a : (d + g - 1) & ~(g - 1);
+}
+
+/*
+ * A hold that stops a shrink keeps the VM at exactly what it has: it must not also grow in
+ * the same plan on what others leave over, or the next plan, starting from there, would
+ * judge it anew and the plans would not settle.
+ */
+static void hold_floor(struct ctx *c, __u32 i, __u64 f, enum alloc_reason why, __u64 ideal)
+{
+	__u64 a = c->w[i].held_bytes;
+
+	set_floor(c, i, f, why, why != ALLOC_SHRINK_STEP && f == a && ideal < a);
+}
+
 static void transition_floor(struct ctx *c, __u32 i, __u64 ideal)
 {
 	const struct alloc_vm *v = &c->vms[i];
 	__u64 a = c->w[i].held_bytes, step = step_floor(c->h, a, c->s[i].gran_bytes);
+	__u64 used = in_use(c, i, a);
 	bool rate = shrunk_recently(c->h, v);
 	bool hyst = ideal < a && (u128)(a - ideal) * 100 < (u128)a * c->h->hysteresis_pct;
-	enum alloc_reason why = v->pressure ? ALLOC_HOLD_PRESSURE
-				: rate	    ? ALLOC_HOLD_RATE
-				: hyst	    ? ALLOC_HOLD_HYSTERESIS
-					    : ALLOC_SHRINK_STEP;
+	enum alloc_reason why = v->pressure   ? ALLOC_HOLD_PRESSURE
+				: rate	      ? ALLOC_HOLD_RATE
+				: hyst	      ? ALLOC_HOLD_HYSTERESIS
+				: used > step ? ALLOC_HOLD_IN_USE
+					      : ALLOC_SHRINK_STEP;
 
-	/*
-	 * A hold that stops a shrink keeps the VM at exactly what it has: it must not also
-	 * grow in the same plan on what others leave over, or the next plan, starting from
-	 * there, would judge it anew and the plans would not settle.
-	 */
-	set_floor(c, i, why == ALLOC_SHRINK_STEP ? step : a, why,
-		  why != ALLOC_SHRINK_STEP && ideal < a);
+	c->w[i].used_bytes = used;
+	c->w[i].ideal_bytes = ideal;
+	hold_floor(c, i,
+		   why == ALLOC_SHRINK_STEP   ? step
+		   : why == ALLOC_HOLD_IN_USE ? used
+					      : a,
+		   why, ideal);
+}
+
+/*
+ * How far VM i's floor lies above its minimum, by kind of limit: under a rate, hysteresis or
+ * step floor lies the in-use floor, which stays when those give way.
+ */
+static void add_excess(const struct ctx *c, __u32 i, u128 *excess)
+{
+	const struct work *w = &c->w[i];
+	__u64 f = c->s[i].floor_bytes, min = c->vms[i].minimum_bytes;
+	__u64 used = w->used_bytes < f ? w->used_bytes : f;
+
+	if (w->cause == ALLOC_HOLD_PRESSURE || w->cause == ALLOC_HOLD_IN_USE || used <= min) {
+		excess[w->cause] += f - min;
+		return;
+	}
+	excess[ALLOC_HOLD_IN_USE] += used - min;
+	excess[w->cause] += f - used;
 }
 
 static void add_sums(const struct ctx *c, __u32 i, struct fill_sums *sums)
@@ -876,7 +918,7 @@ static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget,
 
 		transition_floor(c, i, ideal);
 		sum += c->s[i].floor_bytes;
-		excess[c->w[i].cause] += c->s[i].floor_bytes - c->vms[i].minimum_bytes;
+		add_excess(c, i, excess);
 		lift += c->s[i].floor_bytes > ideal ? c->s[i].floor_bytes - ideal : 0;
 		add_sums(c, i, ret_sums);
 	}
@@ -893,8 +935,15 @@ static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget,
 	for (size_t k = 0; k < m; k++) {
 		__u32 i = idx[k];
 
-		if (dropped & (1U << c->w[i].cause))
-			set_floor(c, i, 0, CAUSE_NONE, false);
+		/* Pressure implies in use; the other kinds fall back to it while it holds. */
+		if (dropped & (1U << c->w[i].cause)) {
+			if (dropped & (1U << ALLOC_HOLD_IN_USE) ||
+			    c->w[i].cause == ALLOC_HOLD_PRESSURE)
+				set_floor(c, i, 0, CAUSE_NONE, false);
+			else
+				hold_floor(c, i, c->w[i].used_bytes, ALLOC_HOLD_IN_USE,
+					   c->s[i].x_bytes);
+		}
 		lift += c->s[i].floor_bytes > c->s[i].x_bytes
 				? c->s[i].floor_bytes - c->s[i].x_bytes
 				: 0;
@@ -910,7 +959,9 @@ static enum alloc_reason reason_of(const struct ctx *c, __u32 i)
 	const struct slot *s = &c->s[i];
 	__u64 x = s->x_bytes;
 
-	if (w->cause != CAUSE_NONE && x == s->floor_bytes && x != w->want_bytes)
+	/* In use names what stopped a shrink: a VM its ideal puts there anyway is not held. */
+	if (w->cause != CAUSE_NONE && x == s->floor_bytes && x != w->want_bytes &&
+	    (w->cause != ALLOC_HOLD_IN_USE || w->ideal_bytes < x))
 		return w->cause;
 	if (x == w->want_bytes)
 		return w->capped ? ALLOC_CAPPED : ALLOC_WANT;
@@ -1007,7 +1058,8 @@ static void summarize(const struct ctx *c, size_t n, struct alloc_summary *sum)
 		sum->want_bytes += c->t[i].want_bytes;
 		sum->nr_short += c->t[i].target_bytes < c->t[i].want_bytes;
 		sum->nr_held += r == ALLOC_HOLD_PRESSURE || r == ALLOC_HOLD_RATE ||
-				r == ALLOC_HOLD_HYSTERESIS || r == ALLOC_SHRINK_STEP;
+				r == ALLOC_HOLD_HYSTERESIS || r == ALLOC_SHRINK_STEP ||
+				r == ALLOC_HOLD_IN_USE;
 	}
 }
 

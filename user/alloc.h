@@ -54,6 +54,7 @@ enum alloc_reason {
 	ALLOC_HOLD_RATE,       /* kept what it has: shrunk less than shrink_interval ago */
 	ALLOC_HOLD_HYSTERESIS, /* kept what it has: the ideal is too close to bother */
 	ALLOC_SHRINK_STEP,     /* shrinking, by at most shrink_step_pct this time */
+	ALLOC_HOLD_IN_USE,     /* not below what its guest uses (its demand, at most assigned) */
 	ALLOC_NO_NODE,	       /* spanning off and no node: at its minimum, not planned */
 	ALLOC_OVERCOMMIT,      /* the minimums alone exceed the budget: at its minimum */
 	ALLOC_NR_REASONS,
