@@ -8,8 +8,13 @@
  * A VM with a balloon gives memory back itself, as fast as its guest can; memory.high follows
  * the balloon down and never gets ahead of it. Set below what the guest still holds, it could
  * not reclaim guest RAM (not without host swap) and would only throttle QEMU, its vCPUs and
- * its monitor with them: in the lab, QMP stopped answering and the guests froze.
+ * its monitor with them: in the lab, QMP stopped answering and the guests froze. For such a
+ * VM memory.high is a backstop, with headroom for QEMU's page cache and for the pieces of huge
+ * pages the balloon freed, which stay charged until the kernel splits those pages.
  */
+
+#define BALLOON_HEADROOM_MIN_BYTES (32ULL << 20)
+#define BALLOON_HEADROOM_PCT	   2
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -73,8 +78,14 @@ static int cgroup_apply(struct enforcer *e, struct vm *vm, const struct target *
 	char a[32], b[32];
 	int min_rc, high_rc;
 
-	if (vm->enforce[ENFORCER_BALLOON] && vm->balloon_actual_bytes > guest)
-		guest = vm->balloon_actual_bytes;
+	if (vm->enforce[ENFORCER_BALLOON]) {
+		__u64 headroom = guest / 100 * BALLOON_HEADROOM_PCT;
+
+		if (vm->balloon_actual_bytes > guest)
+			guest = vm->balloon_actual_bytes;
+		guest += headroom > BALLOON_HEADROOM_MIN_BYTES ? headroom
+							       : BALLOON_HEADROOM_MIN_BYTES;
+	}
 	high = guest + vm->overhead_bytes;
 	min_rc = write_limit(e, vm, "memory.min", vm->cfg.minimum_bytes, &vm->cg_min_written);
 	if (min_rc < 0) {

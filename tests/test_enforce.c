@@ -126,7 +126,10 @@ static void cgroup_same_target_writes_nothing(void **state)
 	assert_string_equal(get(fx, "memory.high"), "1178599424");
 }
 
-/* With a balloon, memory.high follows the balloon down and never gets ahead of it. */
+/*
+ * With a balloon, memory.high follows the balloon down and never gets ahead of it, with
+ * headroom: max(32 MiB, 2% of the target).
+ */
 static void cgroup_high_waits_for_the_balloon(void **state)
 {
 	struct fixture *fx = *state;
@@ -136,14 +139,14 @@ static void cgroup_high_waits_for_the_balloon(void **state)
 	fx->vm.enforce[ENFORCER_BALLOON] = true;
 	fx->vm.balloon_actual_bytes = 1536 * MiB; /* still inflating toward 1 GiB */
 	assert_int_equal(e->ops->apply(e, &fx->vm, &t), 1);
-	assert_string_equal(get(fx, "memory.high"), "1715470336"); /* 1536 + 100 MiB */
+	assert_string_equal(get(fx, "memory.high"), "1749024768"); /* 1536 + 32 + 100 MiB */
 	fx->vm.balloon_actual_bytes = 1024 * MiB;		   /* arrived */
 	assert_int_equal(e->ops->apply(e, &fx->vm, &t), 1);
-	assert_string_equal(get(fx, "memory.high"), "1178599424"); /* 1024 + 100 MiB */
+	assert_string_equal(get(fx, "memory.high"), "1212153856"); /* 1024 + 32 + 100 MiB */
 	/* Growing: the target, ahead of the balloon, is what the guest may take. */
-	t.guest_bytes = 2048 * MiB;
+	t.guest_bytes = 4096 * MiB;
 	assert_int_equal(e->ops->apply(e, &fx->vm, &t), 1);
-	assert_string_equal(get(fx, "memory.high"), "2252341248");
+	assert_string_equal(get(fx, "memory.high"), "4485724240"); /* 4G + 2% + 100 MiB */
 	/* Without a balloon, memory.high is how memory comes back: the target, at once. */
 	fx->vm.enforce[ENFORCER_BALLOON] = false;
 	fx->vm.balloon_actual_bytes = 2048 * MiB;
