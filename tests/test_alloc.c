@@ -414,10 +414,11 @@ static void memory_in_use_is_not_taken_for_weight(void **state)
 	plan(&h, v, 2, t, &s);
 	assert_target(t[1], (6 * GiB - 6 * GiB / 10 + 4 * KiB - 1) & ~(4 * KiB - 1), /* to 4K */
 		      ALLOC_SHRINK_STEP);
-	/* ... and down to what it uses, not below, once the step would go further. */
-	v[1].assigned_bytes = 4 * GiB + 256 * MiB;
+	/* ... and down to what it uses and 10% more, not below, once the step would go further. */
+	v[1].assigned_bytes = 4 * GiB + 512 * MiB;
 	plan(&h, v, 2, t, &s);
-	assert_target(t[1], 4 * GiB, ALLOC_HOLD_IN_USE);
+	assert_target(t[1], (4 * GiB + 4 * GiB / 100 * 10 + 4 * KiB - 1) & ~(4 * KiB - 1),
+		      ALLOC_HOLD_IN_USE);
 	/* A budget that can't keep it gives way: the in-use floor is dropped, pressure is not. */
 	h.budget_bytes = 7 * GiB;
 	v[0].pressure = true;
@@ -1162,8 +1163,9 @@ static void check_limits(const struct scenario *sc, const struct result *r)
 		      (unsigned long long)x, (unsigned long long)a);
 		if (x >= a)
 			continue;
-		/* Never below what its guest uses (its demand, at most what it has). */
-		check(x >= v->demand_bytes || (dropped & 1U << ALLOC_HOLD_IN_USE),
+		/* Never below what its guest uses (its demand and 10%, at most what it has). */
+		check(x >= v->demand_bytes + v->demand_bytes / 100 * ALLOC_IN_USE_MARGIN_PCT ||
+			      (dropped & 1U << ALLOC_HOLD_IN_USE),
 		      "vm %zu shrunk to %llu, below the %llu its guest uses", i,
 		      (unsigned long long)x, (unsigned long long)v->demand_bytes);
 		check(a - x <= (step > g ? step : g) || (dropped & 1U << ALLOC_SHRINK_STEP),

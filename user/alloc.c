@@ -833,11 +833,17 @@ static void set_floor(struct ctx *c, __u32 i, __u64 f, enum alloc_reason cause, 
  * conditions come in no order a branch predictor could learn, so all are worked out and
  * one is picked.
  */
-/* What VM i's guest uses, as a floor: its demand rounded up to a granule, at most a. */
+/*
+ * What VM i's guest uses, as a floor: its demand and ALLOC_IN_USE_MARGIN_PCT more, rounded
+ * up to a granule, at most a. The margin is room for the guest kernel's own free pages and
+ * for what it took since its report (in the lab, a floor at the bare demand left a growing
+ * guest no room and it OOM-killed its workload).
+ */
 static __u64 in_use(const struct ctx *c, __u32 i, __u64 a)
 {
 	__u64 g = c->s[i].gran_bytes, d = c->vms[i].demand_bytes;
 
+	d = d > a ? a : d + d / 100 * ALLOC_IN_USE_MARGIN_PCT;
 	return d >= a || a - d < g ? a : (d + g - 1) & ~(g - 1);
 }
 

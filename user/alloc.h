@@ -20,6 +20,8 @@
 #define ALLOC_SHRINK_INTERVAL_DEFAULT_NS 5000000000ULL
 #define ALLOC_SHRINK_STEP_DEFAULT_PCT	 10
 #define ALLOC_HYSTERESIS_DEFAULT_PCT	 5
+/* The in-use floor: demand and this much more (room for the guest kernel's free pages). */
+#define ALLOC_IN_USE_MARGIN_PCT 10
 
 struct alloc_vm {
 	__u64 minimum_bytes;
