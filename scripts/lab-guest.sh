@@ -7,12 +7,14 @@
 #   lab-guest.sh start NAME --mem MAX_MB [--cpus N] [--node N] [--append "KERNEL ARGS"]
 #   lab-guest.sh wait NAME [SECONDS]      until the guest's init runs (default 180 s)
 #   lab-guest.sh stop NAME
+#   lab-guest.sh demand NAME SIZE         what a dynmem.demand=follow workload wants now
 #   lab-guest.sh qmp NAME COMMAND [ARGUMENTS-JSON] [-f FIELD]
 #   lab-guest.sh qmp-path|log-path|pid|cgroup NAME
 #
 # A guest is Debian's kernel with scripts/lab/guest-init.sh as init (the demand workload
 # follows a dynmem.demand= schedule given with --append), -m MAX_MB as its maximum,
-# virtio-balloon (id balloon0, stats every second), a QMP socket, its console in a log, and its
+# virtio-balloon (id balloon0, stats every second), a QMP socket, its console in a log, a
+# read-only 9p share $STATE/NAME.ctl on the guest's /ctl (the demand verb writes there), and its
 # own cgroup machine.slice/NAME.scope, pinned to NUMA node N with --node.
 set -euo pipefail
 
@@ -28,7 +30,7 @@ die() {
 }
 
 usage() {
-	sed -n '7,11s/^# \{0,3\}//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '7,12s/^# \{0,3\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -94,6 +96,16 @@ stop_guest() {
 		sleep 0.1
 	done
 	rm -f "$STATE/$name.pid" "$STATE/$name.qmp"
+	rm -rf "$STATE/$name.ctl"
+}
+
+# Atomically, so the guest never reads half a size.
+set_demand() {
+	local name=$1 size=${2:-}
+	[[ $size =~ ^[0-9]+[KMG]?$ ]] || die "demand $name: want a size like 300M, got '$size'"
+	[[ -d $STATE/$name.ctl ]] || die "demand $name: no such guest"
+	echo "$size" >"$STATE/$name.ctl/demand.tmp"
+	mv "$STATE/$name.ctl/demand.tmp" "$STATE/$name.ctl/demand"
 }
 
 start_guest() {
@@ -116,6 +128,8 @@ start_guest() {
 	! alive "$name" || die "start $name: already running (pid $(cat "$STATE/$name.pid"))"
 	mkdir -p "$STATE"
 	rm -f "$STATE/$name".{qmp,log,qemu.log,resets,resets-at-start}
+	rm -rf "$STATE/$name.ctl"
+	mkdir "$STATE/$name.ctl"
 	scope=$(scope_dir "$name")
 	make_scope "$scope" "$node"
 	# The subshell joins the cgroup first, then becomes QEMU: every page QEMU touches is
@@ -128,6 +142,7 @@ start_guest() {
 			-kernel "$DYNMEM_LAB_KERNEL" -initrd "$DYNMEM_LAB_GUEST_INITRD" \
 			-append "console=ttyS0 quiet panic=-1 $append" \
 			-device virtio-balloon-pci,id=balloon0,guest-stats-polling-interval=1 \
+			-virtfs "local,path=$STATE/$name.ctl,mount_tag=dynmemctl,security_model=none,readonly=on,multidevs=remap" \
 			-qmp "unix:$STATE/$name.qmp,server=on,wait=off" \
 			-serial "file:$STATE/$name.log"
 	) </dev/null >"$STATE/$name.qemu.log" 2>&1 &
@@ -194,6 +209,7 @@ main() {
 	start) start_guest "$name" "$@" ;;
 	wait) wait_guest "$name" "$@" ;;
 	stop) stop_guest "$name" ;;
+	demand) set_demand "$name" "$@" ;;
 	qmp) "$REPO/scripts/lab/qmp.py" "$STATE/$name.qmp" "$@" ;;
 	qmp-path) echo "$STATE/$name.qmp" ;;
 	log-path) echo "$STATE/$name.log" ;;

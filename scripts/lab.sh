@@ -31,7 +31,7 @@ BUSYBOX=/bin/busybox
 OUTER_MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
 	virtio_balloon netfs fscache 9pnet 9pnet_virtio 9p irqbypass kvm ccp kvm-amd)
 GUEST_MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
-	virtio_balloon)
+	virtio_balloon netfs fscache 9pnet 9pnet_virtio 9p)
 
 QEMU_PID=
 CAT_PIDS=()

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-only
-"""Checks what tests/lab/scenario.sh recorded in DIR against dynmem's promises, printing what
-was measured. Exit 1 at the first broken promise."""
+"""Checks what tests/lab/scenario.py recorded in DIR against dynmem's promises, printing what
+was measured. Exit 1 at the first broken promise.
+
+    check-scenario.py DIR
+"""
 import json
 import re
 import sys
@@ -9,6 +12,8 @@ import sys
 MiB = 1 << 20
 # The balloon moves in pages and QEMU rounds to them: a MiB of slack per guest.
 SLACK = MiB
+# Placement: a guest's anonymous memory counts as on its node when this share of it is there.
+ON_NODE = 0.90
 
 
 def fail(msg):
@@ -20,108 +25,198 @@ def measured(msg):
     print(f"  {msg}")
 
 
-def timeline(samples, names):
-    """Every ~10 s: budget, and per VM demand/size/target in MiB, for the record."""
-    last = -10
-    for s in samples:
-        if s["t"] - last < 10:
-            continue
-        last = s["t"]
-        h = s["status"]["host"]
-        cells = "  ".join(f"{v['name']} {v['demand_bytes'] >> 20}/{v['balloon_actual_bytes'] >> 20}"
-                          f"/{v['target_bytes'] >> 20} {v['reason']}" for v in s["status"]["vms"])
-        measured(f"t={s['t']:>3}s budget {h['budget_bytes'] >> 20}: {cells}")
+def mib(b):
+    return f"{b / MiB:.0f} MiB"
+
+
+class Record:
+    def __init__(self, d):
+        self.dir = d
+        self.samples = [json.loads(l) for l in open(f"{d}/samples.jsonl") if l.strip()]
+        self.samples = [s for s in self.samples if s["status"]]
+        meta = json.load(open(f"{d}/phases.json"))
+        self.phases, self.guests, self.rising = meta["phases"], meta["guests"], meta["rising"]
+        self.spanning = meta["spanning"]
+        if len(self.samples) < 30:
+            fail(f"only {len(self.samples)} samples recorded: read {d}/dynmemd.log")
+        for p in ("settle", "short", "rise", "fall"):
+            if p not in self.phases:
+                fail(f"the scenario stopped before its {p} phase: read {d}/run.log")
+
+    def vm(self, s, name):
+        return next(v for v in s["status"]["vms"] if v["name"] == name)
+
+    def phase(self, *names):
+        return [s for s in self.samples if s["phase"] in names]
+
+    def since(self, phase, s):
+        return s["t"] - self.phases[phase]
+
+    def timeline(self):
+        """Every ~10 s: the budget, and per VM its size/target/demand in MiB, what its workload
+        holds/wants (w), the QEMU's overhead (o), its cgroup's memory.current (c) and how often
+        it went over memory.high (h)."""
+        last = -10
+        for s in self.samples:
+            if s["t"] - last < 10:
+                continue
+            last = s["t"]
+            cells = []
+            for v in s["status"]["vms"]:
+                w = s["workloads"].get(v["name"]) or {}
+                cg = (s.get("cgroups") or {}).get(v["name"]) or {}
+                cells.append(f"{v['name']} {v['balloon_actual_bytes'] >> 20}/"
+                             f"{v['target_bytes'] >> 20}/{v['demand_bytes'] >> 20}"
+                             f" w{w.get('held', '?')}/{w.get('want', '?')}"
+                             f" o{v['overhead_bytes'] >> 20}"
+                             f" c{cg.get('current', 0) >> 20}/h{cg.get('high_events', '?')}")
+            h = s["status"]["host"]
+            measured(f"t={s['t']:>5.0f} {s['phase']:<6} budget {h['budget_bytes'] >> 20} "
+                     f"(overhead {h['overhead_bytes'] >> 20}, pending {h['pending_bytes'] >> 20})"
+                     f": {'  '.join(cells)}")
+
+
+def want(v):
+    """What dynmem wants for the VM: its demand plus its buffer, within its limits."""
+    w = v["demand_bytes"] * (100 + v["buffer_pct"]) // 100
+    return min(max(w, v["minimum_bytes"]), v["maximum_bytes"])
+
+
+def check_limits(r):
+    for name in r.guests:
+        low = min(r.vm(s, name)["balloon_actual_bytes"] - r.vm(s, name)["minimum_bytes"]
+                  for s in r.samples if r.vm(s, name)["balloon_actual_bytes"])
+        measured(f"{name}: closest to its minimum {low / MiB:+.0f} MiB")
+        if low < -SLACK:
+            fail(f"{name} went {-low / MiB:.0f} MiB below its minimum")
+    slack = SLACK * len(r.guests)
+
+    def total(s, key):
+        return sum(v[key] for v in s["status"]["vms"])
+
+    # dynmem's decisions always fit the budget ...
+    worst, at = max(((total(s, "target_bytes") - s["status"]["host"]["budget_bytes"], s)
+                     for s in r.samples), key=lambda o: o[0])
+    measured(f"the targets against the budget: at worst {worst / MiB:+.0f} MiB "
+             f"(t={at['t']:.0f} s, {at['phase']})")
+    if worst > slack:
+        fail(f"dynmem's targets added up to {mib(worst)} more than the budget at t={at['t']:.0f} s")
+    # ... and what the VMs hold is above it only while coming down: the budget can shrink
+    # under them (a QEMU's overhead grows), and a balloon gives memory back at its own pace.
+    worst, at = max(((total(s, "balloon_actual_bytes") - s["status"]["host"]["budget_bytes"], s)
+                     for s in r.samples), key=lambda o: o[0])
+    measured(f"what the VMs held against the budget: at worst {worst / MiB:+.0f} MiB "
+             f"(t={at['t']:.0f} s, {at['phase']})")
+    for prev, s in zip(r.samples, r.samples[1:]):
+        held = total(s, "balloon_actual_bytes")
+        if held - s["status"]["host"]["budget_bytes"] > slack and \
+                held > total(prev, "balloon_actual_bytes") + slack:
+            fail(f"the VMs grew to {mib(held)} above the budget of "
+                 f"{mib(s['status']['host']['budget_bytes'])} at t={s['t']:.0f} s")
+
+
+def check_rise(r):
+    rise = r.phase("rise")
+    short = [s for s in rise if sum(want(v) for v in s["status"]["vms"])
+             > s["status"]["host"]["budget_bytes"]]
+    measured(f"host short (the VMs want more than the budget) in {len(short)} of {len(rise)} "
+             f"samples of the rise")
+    if len(short) < 5:
+        fail("the host was never short: the scenario did not test weights")
+
+    base = r.vm(r.phase("short")[-1], "heavy")["balloon_actual_bytes"]
+    grew = next((s for s in rise if r.vm(s, "heavy")["balloon_actual_bytes"] >= base + 128 * MiB),
+                None)
+    if not grew:
+        fail(f"heavy wanted more but its size stayed near {mib(base)}")
+    full = r.guests["heavy"]["high"]
+    fed = next((s for s in rise if (s["workloads"]["heavy"] or {}).get("held") == full), None)
+    if not fed:
+        fail(f"heavy's workload never got its {full} MiB")
+    measured(f"heavy: +128 MiB {r.since('rise', grew):.0f} s after its demand rose; its workload "
+             f"held all {full} MiB after {r.since('rise', fed):.0f} s")
+
+    # Weight: once heavy is fed, the rest of the rise is the host short and both wanting.
+    after = [s for s in short if s["t"] >= fed["t"]]
+    if len(after) < 5:
+        fail(f"only {len(after)} short samples after heavy was fed")
+    gap = min(r.vm(s, "heavy")["balloon_actual_bytes"] - r.vm(s, "light")["balloon_actual_bytes"]
+              for s in after)
+    light = [(s["workloads"]["light"] or {}).get("held", 0) for s in after]
+    better = sum(r.vm(s, "heavy")["availability_pct"] >= r.vm(s, "light")["availability_pct"]
+                 for s in after)
+    measured(f"while short: heavy held at least {mib(gap)} more than light (same limits, same "
+             f"want, weight 8000 vs 2000); light's workload held {min(light)}-{max(light)} of "
+             f"{r.guests['light']['high']} MiB; heavy's availability >= light's in "
+             f"{better}/{len(after)} samples")
+    if gap <= 0:
+        fail("the heavier VM did not get more memory than the lighter one")
+    if better < 0.8 * len(after):
+        fail("the heavier VM did not keep the better availability under shortage")
+
+
+def check_fall(r):
+    fall = r.phase("fall")
+    for name in r.rising:
+        peak = max(r.vm(s, name)["balloon_actual_bytes"] for s in r.phase("rise", "fall"))
+        back = next((s for s in fall if r.vm(s, name)["balloon_actual_bytes"]
+                     <= peak - 128 * MiB), None)
+        end = r.vm(fall[-1], name)["balloon_actual_bytes"]
+        if not back:
+            fail(f"{name}'s demand fell but it kept its memory: {mib(peak)} -> {mib(end)}")
+        measured(f"{name}: 128 MiB back {r.since('fall', back):.0f} s after its demand fell; "
+                 f"{mib(peak)} -> {mib(end)} in {r.since('fall', fall[-1]):.0f} s")
+    heavy = r.vm(fall[-1], "heavy")
+    size = max(heavy["target_bytes"], heavy["balloon_actual_bytes"])
+    high = open(f"{r.dir}/heavy.memory.high").read().strip()
+    measured(f"heavy memory.high at the end: {high} (size {mib(size)} + overhead "
+             f"{mib(heavy['overhead_bytes'])})")
+    if high == "max" or int(high) > size + heavy["overhead_bytes"] + 32 * MiB:
+        fail(f"memory.high did not come down with heavy's balloon: {high}")
+    for name in r.guests:
+        after = open(f"{r.dir}/{name}.memory.high.after-exit").read().strip()
+        if after != "max":
+            fail(f"dynmemd exited but {name}'s memory.high stayed at {after}")
+    measured("every memory.high back to max after dynmemd exited")
+
+
+def check_guests(r):
+    for name in r.guests:
+        log = open(f"{r.dir}/{name}.console.log", errors="replace").read()
+        if re.search(r"Out of memory|oom-kill|invoked oom-killer", log):
+            fail(f"{name}'s guest OOM-killed: see {r.dir}/{name}.console.log")
+        if "demand exited" in log:
+            fail(f"{name}'s workload died: see {r.dir}/{name}.console.log")
+    measured("no OOM kill in any guest console; every workload ran to the end")
+
+
+def check_placement(r):
+    for name in r.guests:
+        node = r.vm(r.samples[-1], name)["node"]
+        if node < 0:
+            fail(f"spanning is off but {name} has no node")
+        anon = open(f"{r.dir}/{name}.memory.numa_stat").readline().split()
+        if anon[0] != "anon":
+            fail(f"{name}.memory.numa_stat does not start with anon: {anon}")
+        per_node = {int(k[1:]): int(v) for k, v in (f.split("=") for f in anon[1:])}
+        share = per_node.get(node, 0) / max(1, sum(per_node.values()))
+        measured(f"{name}: node {node}, {share:.1%} of its {mib(sum(per_node.values()))} of "
+                 f"anonymous memory there")
+        if share < ON_NODE:
+            fail(f"{name} is on node {node} but only {share:.0%} of its memory is there")
 
 
 def main(d):
-    samples = [json.loads(l) for l in open(f"{d}/samples.jsonl") if l.strip()]
-    if len(samples) < 30:
-        fail(f"only {len(samples)} samples recorded")
-    names = [v["name"] for v in samples[0]["status"]["vms"]]
-    series = {n: [] for n in names}
-    for s in samples:
-        for v in s["status"]["vms"]:
-            series[v["name"]].append((s["t"], v, s["status"]["host"]))
-    measured(f"{len(samples)} samples over {samples[-1]['t']} s, VMs {', '.join(names)}")
-    timeline(samples, names)
-
-    # 1. Never below the minimum.
-    for n, rows in series.items():
-        low = min(v["balloon_actual_bytes"] - v["minimum_bytes"] for _, v, _ in rows
-                  if v["balloon_actual_bytes"])
-        measured(f"{n}: closest to its minimum: {low / MiB:+.0f} MiB")
-        if low < -SLACK:
-            fail(f"{n} went {-low / MiB:.0f} MiB below its minimum")
-
-    # 2. The VMs' sizes never add up past the budget because of dynmem: once within it they
-    # stay within it, and before that (guests that booted bigger) they only come down.
-    sums = [(sum(v["balloon_actual_bytes"] for v in s["status"]["vms"]),
-             s["status"]["host"]["budget_bytes"]) for s in samples]
-    inside = next((i for i, (total, budget) in enumerate(sums) if total <= budget + SLACK), None)
-    if inside is None:
-        fail("the guests never came within the budget")
-    for (prev, _), (total, budget) in zip(sums[:inside], sums[1:inside + 1]):
-        if total > prev + SLACK * len(names):
-            fail(f"above the budget and still growing: {prev / MiB:.0f} -> {total / MiB:.0f} MiB")
-    worst = max(total - budget for total, budget in sums[inside:])
-    short = [s for s in samples if sum(v["demand_bytes"] * (100 + v["buffer_pct"]) // 100
-                                       for v in s["status"]["vms"])
-             > s["status"]["host"]["budget_bytes"]]
-    measured(f"within the budget from t={samples[inside]['t']} s; worst since then "
-             f"{worst / MiB:+.0f} MiB; short of memory in {len(short)} samples")
-    if worst > SLACK * len(names):
-        fail(f"the guests held {worst / MiB:.0f} MiB more than the budget")
-    if len(short) < 5:
-        fail("the host was never short: the scenario did not test weights (see BUDGET_MIB)")
-
-    # 3. Rising demand gets memory: from the sample where heavy's demand first passes
-    # 300 MiB, how long until its size has grown by 128 MiB.
-    rows = series["heavy"]
-    rise = next((i for i, (_, v, _) in enumerate(rows) if v["demand_bytes"] >= 300 * MiB), None)
-    if rise is None:
-        fail("heavy's demand never rose past 300 MiB: read heavy.console.log")
-    base = rows[rise][1]["balloon_actual_bytes"]
-    got = next((t for t, v, _ in rows[rise:] if v["balloon_actual_bytes"] >= base + 128 * MiB),
-               None)
-    peak = max(v["balloon_actual_bytes"] for _, v, _ in rows)
-    if got is None:
-        fail(f"heavy's demand rose but its size stayed near {base / MiB:.0f} MiB")
-    measured(f"heavy: demand past 300 MiB at t={rows[rise][0]} s, +128 MiB of memory by "
-             f"t={got} s ({got - rows[rise][0]} s); peak {peak / MiB:.0f} MiB")
-
-    # 4. Falling demand gives memory back: balloon and memory.high.
-    end = rows[-1][1]
-    measured(f"heavy at the end: demand {end['demand_bytes'] / MiB:.0f} MiB, size "
-             f"{end['balloon_actual_bytes'] / MiB:.0f} MiB (peak {peak / MiB:.0f})")
-    if end["balloon_actual_bytes"] > peak - 128 * MiB:
-        fail("heavy's demand fell but it kept its memory")
-    high = open(f"{d}/heavy.memory.high").read().strip()
-    measured(f"heavy memory.high at the end: {high}")
-    if high == "max" or int(high) > peak + end["overhead_bytes"]:
-        fail(f"memory.high did not come down with the target: {high}")
-    after = open(f"{d}/heavy.memory.high.after-exit").read().strip()
-    measured(f"heavy memory.high after dynmemd exited: {after}")
-    if after != "max":
-        fail("dynmemd exited but heavy's memory.high stayed tightened")
-
-    # 5. Under shortage the heavier VM keeps the better availability.
-    both = [(v_h, v_l) for (_, v_h, _), (_, v_l, _) in zip(series["heavy"], series["light"])]
-    short_t = {s["t"] for s in short}
-    pairs = [(h, l) for (t, h, _), (_, l, _) in zip(series["heavy"], series["light"])
-             if t in short_t and h["availability_pct"] is not None
-             and l["availability_pct"] is not None]
-    better = sum(h["availability_pct"] >= l["availability_pct"] for h, l in pairs)
-    measured(f"short samples where heavy's availability >= light's: {better}/{len(pairs)}")
-    if not pairs or better < 0.8 * len(pairs):
-        fail("the heavier VM did not keep the better availability under shortage")
-    del both
-
-    # 6. No guest OOM kill.
-    for n in names:
-        log = open(f"{d}/{n}.console.log", errors="replace").read()
-        if re.search(r"Out of memory|oom-kill|invoked oom-killer", log):
-            fail(f"{n}'s guest OOM-killed: see {d}/{n}.console.log")
-    measured("no OOM kill in any guest console")
+    r = Record(d)
+    measured(f"{len(r.samples)} samples over {r.samples[-1]['t']:.0f} s; phases at "
+             + ", ".join(f"{p} {t:.0f} s" for p, t in r.phases.items()))
+    r.timeline()
+    check_limits(r)
+    check_rise(r)
+    check_fall(r)
+    check_guests(r)
+    if not r.spanning:
+        check_placement(r)
 
 
 if __name__ == "__main__":
