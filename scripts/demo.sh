@@ -5,7 +5,8 @@
 # giving each the memory it needs while demand rises and falls and the host runs short, with
 # a `dynmem top` frame every few seconds, then a summary per VM. On a host that can run KVM
 # guests and has a cgroup v2 memory controller it runs right here; anywhere else inside the
-# lab (scripts/lab.sh). About four minutes; DEMO_SECONDS sets the scenario's length.
+# lab (scripts/lab.sh). About seven minutes in the lab; DEMO_TOP_EVERY sets the seconds between
+# two frames (default 10).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,8 +26,7 @@ inside() {
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	echo "demo: starting three guests (heavy: weight 8000, light: 2000, steady: 5000)"
-	SCENARIO_DIR=$dir SCENARIO_TOP=1 SCENARIO_TOP_EVERY=${DEMO_TOP_EVERY:-8} \
-		SCENARIO_SECONDS=${DEMO_SECONDS:-110} "$repo/tests/lab/scenario.sh" run
+	"$repo/tests/lab/scenario.py" "$dir" --top "${DEMO_TOP_EVERY:-10}"
 	echo
 	python3 "$repo/scripts/demo-summary.py" "$dir"
 }

@@ -4,7 +4,7 @@
 # Real QEMU/KVM guests inside the lab, started and stopped by name, for the lab tests and the
 # demo. Runs inside scripts/lab.sh, which provides the kernel and the guest initramfs.
 #
-#   lab-guest.sh start NAME --mem MAX_MB [--cpus N] [--node N] [--append "KERNEL ARGS"]
+#   lab-guest.sh start NAME --mem MAX_MB [--cpus N] [--node N] [--no-thp] [--append "ARGS"]
 #   lab-guest.sh wait NAME [SECONDS]      until the guest's init runs (default 180 s)
 #   lab-guest.sh stop NAME
 #   lab-guest.sh demand NAME SIZE         what a dynmem.demand=follow workload wants now
@@ -108,11 +108,21 @@ set_demand() {
 	mv "$STATE/$name.ctl/demand.tmp" "$STATE/$name.ctl/demand"
 }
 
+# exec QEMU with transparent huge pages off for it alone (prctl PR_SET_THP_DISABLE, inherited
+# across exec), leaving the lab's setting to everything else.
+exec_without_thp() {
+	exec python3 -c 'import ctypes, os, sys
+if ctypes.CDLL(None, use_errno=True).prctl(41, 1, 0, 0, 0):
+    sys.exit(f"lab-guest: prctl(PR_SET_THP_DISABLE): {os.strerror(ctypes.get_errno())}")
+os.execvp(sys.argv[1], sys.argv[1:])' "$@"
+}
+
 start_guest() {
-	local name=$1 mem='' cpus=1 node='' append='' why='' scope pid deadline
+	local name=$1 mem='' cpus=1 node='' append='' why='' scope pid deadline launch=exec
 	shift
 	while (($#)); do
 		case $1 in
+		--no-thp) launch=exec_without_thp; shift; continue ;;
 		--mem) mem=$2 ;;
 		--cpus) cpus=$2 ;;
 		--node) node=$2 ;;
@@ -137,7 +147,7 @@ start_guest() {
 	# resets a guest early in its boot, and a reboot recovers (wait_guest reports it).
 	(
 		echo "$BASHPID" >"$scope/cgroup.procs"
-		exec qemu-system-x86_64 -name "$name" -enable-kvm -cpu host -smp "$cpus" -m "$mem" \
+		$launch qemu-system-x86_64 -name "$name" -enable-kvm -cpu host -smp "$cpus" -m "$mem" \
 			-nodefaults -display none -d cpu_reset -D "$STATE/$name.resets" \
 			-kernel "$DYNMEM_LAB_KERNEL" -initrd "$DYNMEM_LAB_GUEST_INITRD" \
 			-append "console=ttyS0 quiet panic=-1 $append" \

@@ -30,6 +30,7 @@ dynamic_memory() {
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	if ! "$REPO/tests/lab/scenario.py" "$dir" --spanning "$SPANNING" >"$dir/run.log" 2>&1; then
+		python3 "$REPO/tests/lab/check-scenario.py" --timeline "$dir" || true
 		show_logs "$dir"
 		fail "the scenario did not run to its end"
 	fi

@@ -3,7 +3,7 @@
 """Checks what tests/lab/scenario.py recorded in DIR against dynmem's promises, printing what
 was measured. Exit 1 at the first broken promise.
 
-    check-scenario.py DIR
+    check-scenario.py [--timeline] DIR     (--timeline: only print what was recorded)
 """
 import json
 import re
@@ -30,13 +30,15 @@ def mib(b):
 
 
 class Record:
-    def __init__(self, d):
+    def __init__(self, d, complete=True):
         self.dir = d
         self.samples = [json.loads(l) for l in open(f"{d}/samples.jsonl") if l.strip()]
         self.samples = [s for s in self.samples if s["status"]]
         meta = json.load(open(f"{d}/phases.json"))
         self.phases, self.guests, self.rising = meta["phases"], meta["guests"], meta["rising"]
         self.spanning = meta["spanning"]
+        if not complete:
+            return
         if len(self.samples) < 30:
             fail(f"only {len(self.samples)} samples recorded: read {d}/dynmemd.log")
         for p in ("settle", "short", "rise", "fall"):
@@ -206,7 +208,10 @@ def check_placement(r):
             fail(f"{name} is on node {node} but only {share:.0%} of its memory is there")
 
 
-def main(d):
+def main(d, timeline_only=False):
+    if timeline_only:  # what a scenario that stopped early recorded
+        Record(d, complete=False).timeline()
+        return
     r = Record(d)
     measured(f"{len(r.samples)} samples over {r.samples[-1]['t']:.0f} s; phases at "
              + ", ".join(f"{p} {t:.0f} s" for p, t in r.phases.items()))
@@ -220,4 +225,4 @@ def main(d):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[-1], "--timeline" in sys.argv[1:-1])

@@ -171,7 +171,12 @@ class Scenario:
             self.paths[name] = dict(qmp=guest("qmp-path", name, capture=True),
                                     log=guest("log-path", name, capture=True),
                                     cgroup=guest("cgroup", name, capture=True))
-            guest("start", name, "--mem", str(g["maximum"]), "--append", "dynmem.demand=follow")
+            # No transparent huge pages behind guest RAM in the lab: with them, balloon
+            # traffic once soft-locked the lab's kernel inside two QEMUs for over ten minutes
+            # (nested KVM emulated by TCG). A real host keeps its THP; dynmem allows for them.
+            no_thp = ["--no-thp"] if os.environ.get("DYNMEM_LAB") else []
+            guest("start", name, "--mem", str(g["maximum"]), *no_thp,
+                  "--append", "dynmem.demand=follow")
             self.started.append(name)
             guest("demand", name, f"{g['low']}M")
         # Memory to spare at first: the guests booted at their maximum fit.
