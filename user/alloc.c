@@ -905,16 +905,56 @@ static void add_sums(const struct ctx *c, __u32 i, struct fill_sums *sums)
 	sums->tier1 += c->vms[i].weight ? c->s[i].cap_bytes : c->s[i].floor_bytes;
 }
 
+/* How far a kind that gives way only in part still lifts its floors: keep/of of it. */
+struct give_way {
+	enum alloc_reason last; /* the last kind dropped */
+	u128 keep, of;
+};
+
+/* base + (f - base) * keep/of, rounded down to the granule: a floor lowered in part. */
+static __u64 lowered(const struct ctx *c, __u32 i, __u64 base, __u64 f, const struct give_way *g)
+{
+	__u64 gran = c->s[i].gran_bytes;
+	__u64 x = base + (__u64)((u128)(f - base) * g->keep / g->of);
+
+	return x & ~(gran - 1);
+}
+
+/*
+ * VM i's floor once the kinds in dropped gave way, the last of them only as far as the
+ * budget needs. Pressure implies in use; the other kinds fall back to the in-use floor.
+ */
+static void give_way(struct ctx *c, __u32 i, __u32 dropped, const struct give_way *g)
+{
+	const struct work *w = &c->w[i];
+	enum alloc_reason cause = w->cause;
+	__u64 min = c->vms[i].minimum_bytes, f = c->s[i].floor_bytes, ideal = c->s[i].x_bytes;
+	__u64 use = w->used_bytes > min ? (w->used_bytes < f ? w->used_bytes : f) : min;
+
+	if (cause == ALLOC_HOLD_PRESSURE || cause == ALLOC_HOLD_IN_USE) {
+		hold_floor(c, i, cause == g->last ? lowered(c, i, min, f, g) : 0, cause, ideal);
+	} else if (cause == g->last) {
+		hold_floor(c, i, lowered(c, i, use, f, g), cause, ideal);
+	} else if (!(dropped & (1U << ALLOC_HOLD_IN_USE))) {
+		hold_floor(c, i, use, ALLOC_HOLD_IN_USE, ideal);
+	} else {
+		hold_floor(c, i, g->last == ALLOC_HOLD_IN_USE ? lowered(c, i, min, use, g) : 0,
+			   ALLOC_HOLD_IN_USE, ideal);
+	}
+}
+
 /*
  * Puts transition floors under idx[0..m), given their ideal in x. When they don't fit the
- * budget, kinds of limits are dropped in drop_order until they do. Returns the kinds
- * dropped; ret_sums: what the exact fill needs, and how far above their ideal the floors
- * lift the VMs (which moves the level the exact fill will find).
+ * budget, kinds of limits give way in drop_order until they do: all but the last entirely,
+ * the last only as far as needed, pro rata over its VMs. Returns the kinds that gave way;
+ * ret_sums: what the exact fill needs, and how far above their ideal the floors lift the
+ * VMs (which moves the level the exact fill will find).
  */
 static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget,
 			struct fill_sums *ret_sums)
 {
 	u128 excess[ALLOC_NR_REASONS + 1] = { 0 }, sum = 0, lift = 0;
+	struct give_way g = { .last = CAUSE_NONE, .keep = 0, .of = 1 };
 	__u32 dropped = 0;
 
 	memset(ret_sums, 0, sizeof(*ret_sums));
@@ -931,8 +971,13 @@ static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget,
 	ret_sums->lift = (double)lift;
 	/* Cumulative: with the rate limit gone, a VM that was held by hysteresis has no step. */
 	for (size_t d = 0; sum > budget && d < sizeof(drop_order) / sizeof(drop_order[0]); d++) {
-		sum -= excess[drop_order[d]];
-		dropped |= 1U << drop_order[d];
+		g.last = drop_order[d];
+		if (sum - excess[g.last] < budget) {
+			g.keep = budget - (sum - excess[g.last]);
+			g.of = excess[g.last];
+		}
+		sum -= excess[g.last];
+		dropped |= 1U << g.last;
 	}
 	if (!dropped)
 		return 0;
@@ -941,15 +986,8 @@ static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget,
 	for (size_t k = 0; k < m; k++) {
 		__u32 i = idx[k];
 
-		/* Pressure implies in use; the other kinds fall back to it while it holds. */
-		if (dropped & (1U << c->w[i].cause)) {
-			if (dropped & (1U << ALLOC_HOLD_IN_USE) ||
-			    c->w[i].cause == ALLOC_HOLD_PRESSURE)
-				set_floor(c, i, 0, CAUSE_NONE, false);
-			else
-				hold_floor(c, i, c->w[i].used_bytes, ALLOC_HOLD_IN_USE,
-					   c->s[i].x_bytes);
-		}
+		if (dropped & (1U << c->w[i].cause))
+			give_way(c, i, dropped, &g);
 		lift += c->s[i].floor_bytes > c->s[i].x_bytes
 				? c->s[i].floor_bytes - c->s[i].x_bytes
 				: 0;
