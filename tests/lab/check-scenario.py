@@ -12,6 +12,9 @@ import sys
 MiB = 1 << 20
 # The balloon moves in pages and QEMU rounds to them: a MiB of slack per guest.
 SLACK = MiB
+# How much memory counts as a rise's answer: most of the 160 MiB the workload adds (heavy's
+# peak is bounded by the budget).
+BACK = 96 * MiB
 # Placement: a guest's anonymous memory counts as on its node when this share of it is there.
 ON_NODE = 0.90
 
@@ -127,15 +130,14 @@ def check_rise(r):
         fail("the host was never short: the scenario did not test weights")
 
     base = r.vm(r.phase("short")[-1], "heavy")["balloon_actual_bytes"]
-    grew = next((s for s in rise if r.vm(s, "heavy")["balloon_actual_bytes"] >= base + 128 * MiB),
-                None)
+    grew = next((s for s in rise if r.vm(s, "heavy")["balloon_actual_bytes"] >= base + BACK), None)
     if not grew:
         fail(f"heavy wanted more but its size stayed near {mib(base)}")
     full = r.guests["heavy"]["high"]
     fed = next((s for s in rise if (s["workloads"]["heavy"] or {}).get("held") == full), None)
     if not fed:
         fail(f"heavy's workload never got its {full} MiB")
-    measured(f"heavy: +128 MiB {r.since('rise', grew):.0f} s after its demand rose; its workload "
+    measured(f"heavy: +{BACK >> 20} MiB {r.since('rise', grew):.0f} s after its demand rose; its workload "
              f"held all {full} MiB after {r.since('rise', fed):.0f} s")
 
     # Weight: once heavy is fed, the rest of the rise is the host short and both wanting.
@@ -159,21 +161,25 @@ def check_rise(r):
 
 def check_fall(r):
     fall = r.phase("fall")
+    settled = r.phase("settle")[-1]
     for name in r.rising:
         peak = max(r.vm(s, name)["balloon_actual_bytes"] for s in r.phase("rise", "fall"))
+        before = r.vm(settled, name)["balloon_actual_bytes"]
         back = next((s for s in fall if r.vm(s, name)["balloon_actual_bytes"]
-                     <= peak - 128 * MiB), None)
+                     <= before + 8 * MiB), None)
         end = r.vm(fall[-1], name)["balloon_actual_bytes"]
         if not back:
-            fail(f"{name}'s demand fell but it kept its memory: {mib(peak)} -> {mib(end)}")
-        measured(f"{name}: 128 MiB back {r.since('fall', back):.0f} s after its demand fell; "
-                 f"{mib(peak)} -> {mib(end)} in {r.since('fall', fall[-1]):.0f} s")
+            fail(f"{name}'s demand fell but it kept its memory: {mib(peak)} -> {mib(end)}, "
+                 f"{mib(before)} before the rise")
+        measured(f"{name}: back to its size before the rise ({mib(before)}) "
+                 f"{r.since('fall', back):.0f} s after its demand fell, from {mib(peak)}")
     heavy = r.vm(fall[-1], "heavy")
     size = max(heavy["target_bytes"], heavy["balloon_actual_bytes"])
     high = open(f"{r.dir}/heavy.memory.high").read().strip()
     measured(f"heavy memory.high at the end: {high} (size {mib(size)} + overhead "
-             f"{mib(heavy['overhead_bytes'])})")
-    if high == "max" or int(high) > size + heavy["overhead_bytes"] + 32 * MiB:
+             f"{mib(heavy['overhead_bytes'])} + headroom)")
+    # The headroom is max(32 MiB, 2%); the overhead may have moved since it was written.
+    if high == "max" or int(high) > size + heavy["overhead_bytes"] + 48 * MiB:
         fail(f"memory.high did not come down with heavy's balloon: {high}")
     for name in r.guests:
         after = open(f"{r.dir}/{name}.memory.high.after-exit").read().strip()

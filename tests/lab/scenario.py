@@ -18,8 +18,8 @@ dynmemd (cgroup and balloon, plus numa with --spanning no) manages them. The pha
     short   the reserve is raised (a reload) until the VMs share the budget they hold now plus
             what heavy alone will want when it rises: so when both rise the host is short,
             and only weight can say who gets the memory;
-    rise    heavy and light want 160M more, at once;
-    fall    they want 32M again: the memory must come back.
+    rise    heavy and light want 160M more, at once, until heavy's workload has it all;
+    fall    they want 32M again: the memory must come back, each to its settled size.
 
 Every second it records `dynmem status --json` and what each workload holds and wants (its
 console's "demand: holding N MiB of M MiB") in DIR/samples.jsonl, the phases' start times in
@@ -81,6 +81,7 @@ class Scenario:
         self.last_top = -top_every if top_every else None
         self.env = dict(os.environ, DYNMEM_SOCKET=f"{d}/dynmem.sock")
         self.paths = {}  # per guest: its QMP socket, console log and cgroup, asked once
+        self.settled = None  # per guest: its size once settled, in bytes
 
     # --- dynmemd ---------------------------------------------------------------------------
 
@@ -206,6 +207,7 @@ class Scenario:
         if not self.sample_until("settle", SETTLE_S, settled):
             raise SystemExit(f"scenario: the guests did not settle in {SETTLE_S} s: "
                              f"read {self.dir}/samples.jsonl and dynmemd.log")
+        self.settled = {v["name"]: v["balloon_actual_bytes"] for v in self.status()["vms"]}
 
     def make_short(self):
         st = self.status()
@@ -239,15 +241,14 @@ class Scenario:
             time.sleep(1)
 
     def fall(self):
+        settled = {v["name"]: v["balloon_actual_bytes"] for v in self.status()["vms"]} \
+            if not self.settled else self.settled
         for name in RISING:
             guest("demand", name, f"{GUESTS[name]['low']}M")
         say(f"{' and '.join(RISING)} want {GUESTS['heavy']['low']} MiB again")
-        top = {}
 
         def given_back(row):
-            for v in row["status"]["vms"]:
-                top[v["name"]] = max(top.get(v["name"], 0), v["balloon_actual_bytes"])
-            return all(v["balloon_actual_bytes"] <= top[v["name"]] - 128 * MiB
+            return all(v["balloon_actual_bytes"] <= settled[v["name"]] + SETTLED
                        for v in row["status"]["vms"] if v["name"] in RISING)
 
         self.sample_until("fall", FALL_S, given_back)
