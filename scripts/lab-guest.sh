@@ -4,7 +4,8 @@
 # Real QEMU/KVM guests inside the lab, started and stopped by name, for the lab tests and the
 # demo. Runs inside scripts/lab.sh, which provides the kernel and the guest initramfs.
 #
-#   lab-guest.sh start NAME --mem MAX_MB [--cpus N] [--node N] [--no-thp] [--append "ARGS"]
+#   lab-guest.sh start NAME --mem MAX_MB [--cpus N] [--node N] [--no-thp] [--follow]
+#                          [--append "KERNEL ARGS"]
 #   lab-guest.sh wait NAME [SECONDS]      until the guest's init runs (default 180 s)
 #   lab-guest.sh stop NAME
 #   lab-guest.sh demand NAME SIZE         what a dynmem.demand=follow workload wants now
@@ -13,9 +14,10 @@
 #
 # A guest is Debian's kernel with scripts/lab/guest-init.sh as init (the demand workload
 # follows a dynmem.demand= schedule given with --append), -m MAX_MB as its maximum,
-# virtio-balloon (id balloon0, stats every second), a QMP socket, its console in a log, a
-# read-only 9p share $STATE/NAME.ctl on the guest's /ctl (the demand verb writes there), and its
-# own cgroup machine.slice/NAME.scope, pinned to NUMA node N with --node.
+# virtio-balloon (id balloon0, stats every second), a QMP socket, its console in a log, and its
+# own cgroup machine.slice/NAME.scope, pinned to NUMA node N with --node. With --follow its
+# workload wants what $STATE/NAME.ctl/demand says (the demand verb writes it), shared read-only
+# over 9p on the guest's /ctl.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,7 +32,7 @@ die() {
 }
 
 usage() {
-	sed -n '7,12s/^# \{0,3\}//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '7,13s/^# \{0,3\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -119,14 +121,21 @@ os.execvp(sys.argv[1], sys.argv[1:])' "$@"
 
 start_guest() {
 	local name=$1 mem='' cpus=1 node='' append='' why='' scope pid deadline launch=exec
+	local share=()
 	shift
 	while (($#)); do
 		case $1 in
 		--no-thp) launch=exec_without_thp; shift; continue ;;
+		--follow)
+			share=(-virtfs "local,path=$STATE/$name.ctl,mount_tag=dynmemctl,security_model=none,readonly=on,multidevs=remap")
+			append+=" dynmem.demand=follow"
+			shift
+			continue
+			;;
 		--mem) mem=$2 ;;
 		--cpus) cpus=$2 ;;
 		--node) node=$2 ;;
-		--append) append=$2 ;;
+		--append) append="$2$append" ;;
 		*) usage ;;
 		esac
 		shift 2 || usage
@@ -152,7 +161,7 @@ start_guest() {
 			-kernel "$DYNMEM_LAB_KERNEL" -initrd "$DYNMEM_LAB_GUEST_INITRD" \
 			-append "console=ttyS0 quiet panic=-1 $append" \
 			-device virtio-balloon-pci,id=balloon0,guest-stats-polling-interval=1 \
-			-virtfs "local,path=$STATE/$name.ctl,mount_tag=dynmemctl,security_model=none,readonly=on,multidevs=remap" \
+			"${share[@]}" \
 			-qmp "unix:$STATE/$name.qmp,server=on,wait=off" \
 			-serial "file:$STATE/$name.log"
 	) </dev/null >"$STATE/$name.qemu.log" 2>&1 &

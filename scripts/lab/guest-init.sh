@@ -19,7 +19,10 @@ for m in $(cat /lib/modules/load-order); do
 	insmod "/lib/modules/$m.ko" || echo "guest: insmod $m failed"
 done
 mkdir -p /ctl
-mount -t 9p -o trans=virtio,version=9p2000.L,ro dynmemctl /ctl || echo "guest: no /ctl share"
+if grep -q 'dynmem\.demand=follow' /proc/cmdline; then
+	mount -t 9p -o trans=virtio,version=9p2000.L,ro dynmemctl /ctl ||
+		echo "guest: cannot mount the /ctl share"
+fi
 echo "guest: ready"
 
 if grep -q 'dynmem\.demand=follow' /proc/cmdline; then

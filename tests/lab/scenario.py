@@ -176,8 +176,7 @@ class Scenario:
             # traffic once soft-locked the lab's kernel inside two QEMUs for over ten minutes
             # (nested KVM emulated by TCG). A real host keeps its THP; dynmem allows for them.
             no_thp = ["--no-thp"] if os.environ.get("DYNMEM_LAB") else []
-            guest("start", name, "--mem", str(g["maximum"]), *no_thp,
-                  "--append", "dynmem.demand=follow")
+            guest("start", name, "--mem", str(g["maximum"]), *no_thp, "--follow")
             self.started.append(name)
             guest("demand", name, f"{g['low']}M")
         # Memory to spare at first: the guests booted at their maximum fit.
