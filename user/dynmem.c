@@ -16,7 +16,8 @@ struct verb {
 
 static const struct verb verbs[] = {
 	{ "stat", cmd_stat, "watch the eBPF observer's per-VM counters (dynmem stat --help)" },
-	{ "plan", cmd_plan, "what each VM would get on a host, from a JSON scenario (plan --help)" },
+	{ "plan", cmd_plan,
+	  "what each VM would get on a host, from a JSON scenario (plan --help)" },
 	{ "status", cmd_status, "every VM as dynmemd sees it: settings, demand, assigned" },
 	{ "top", cmd_top, "the live view: every VM's memory, paging, large pages, NUMA" },
 	{ "set", cmd_set, "change a running VM's minimum, maximum, buffer, weight or numa" },

@@ -283,7 +283,8 @@ static int follow(const char *path)
 			next = held + grow_by(held, want);
 		r = resize(&mem, &held, next);
 		if (r)
-			fprintf(stderr, "demand: cannot hold %zu MiB: %s\n", next / MiB, strerror(-r));
+			fprintf(stderr, "demand: cannot hold %zu MiB: %s\n", next / MiB,
+				strerror(-r));
 		if (held > old)
 			touch(mem + old, held - old, 0);
 		if (held != said_held || want != said_want) {
