@@ -91,6 +91,9 @@ static int setup(void **state)
 	d->host.total_bytes = 64 * GiB;
 	d->reserve_bytes = 2 * GiB;
 	d->budget_bytes = 61 * GiB;
+	d->host.nr_nodes = 2;
+	d->node_budget_bytes[0] = 30 * GiB;
+	d->node_budget_bytes[1] = 31 * GiB;
 	d->ticks = 5312;
 	d->tick_cost_ns = 250000;
 
@@ -230,8 +233,8 @@ static void format_follows_the_exposition_format(void **state)
 	}
 	regfree(&re);
 	free(copy);
-	/* 7 host, 13 per VM, one per counter, 2 enforcer families; no observer: no hooks */
-	assert_int_equal(families, 7 + 13 + DM_NR_COUNTERS + 2);
+	/* 8 host, 13 per VM, one per counter, 2 enforcer families; no observer: no hooks */
+	assert_int_equal(families, 8 + 13 + DM_NR_COUNTERS + 2);
 	assert_true(samples > families);
 	assert_null(strstr(fx->text, "observer_hook_live"));
 	assert_null(strstr(fx->text, "observer_lost_events_total"));
@@ -244,6 +247,8 @@ static void format_says_the_host(void **state)
 	assert_true(sample(fx, "dynmem_host_memory_bytes") == 64.0 * GiB);
 	assert_true(sample(fx, "dynmem_host_reserve_bytes") == 2.0 * GiB);
 	assert_true(sample(fx, "dynmem_host_budget_bytes") == 61.0 * GiB);
+	assert_true(sample(fx, "dynmem_node_budget_bytes{node=\"0\"}") == 30.0 * GiB);
+	assert_true(sample(fx, "dynmem_node_budget_bytes{node=\"1\"}") == 31.0 * GiB);
 	assert_true(sample(fx, "dynmem_host_overcommitted") == 0);
 	assert_true(sample(fx, "dynmem_ticks_total") == 5312);
 	assert_true(sample(fx, "dynmem_tick_duration_seconds") == 0.00025);

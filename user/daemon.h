@@ -48,6 +48,7 @@ struct daemon {
 
 	struct host_memory host;
 	__u64 reserve_bytes, overhead_bytes, budget_bytes;
+	__u64 node_budget_bytes[ALLOC_MAX_NODES]; /* each node's, what spanning off plans against */
 	__u64 pending_bytes; /* held by VMs not planned yet (see vm_pending()) */
 	struct alloc_summary summary;
 	__u64 ticks, last_tick_ns, tick_cost_ns;

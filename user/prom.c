@@ -133,6 +133,17 @@ static void hook_metrics(FILE *out, struct daemon *d)
 		    (double)observer_lost_events(d->obs));
 }
 
+/* With spanning off each node's VMs share that node's budget: an operator watches each. */
+static void node_metrics(FILE *out, struct daemon *d)
+{
+	header(out, "node_budget_bytes", "gauge",
+	       "Memory a NUMA node's VMs share when spanning is off: its RAM less its share of the "
+	       "reserve and its VMMs' overhead");
+	for (unsigned int n = 0; n < d->host.nr_nodes; n++)
+		fprintf(out, "dynmem_node_budget_bytes{node=\"%u\"} %llu\n", n,
+			(unsigned long long)d->node_budget_bytes[n]);
+}
+
 static __u64 host_assigned(struct daemon *d)
 {
 	__u64 sum = 0;
@@ -152,6 +163,7 @@ int prom_format(FILE *out, struct daemon *d)
 		    (double)d->budget_bytes);
 	host_metric(out, "host_assigned_bytes", "gauge", "Memory the VMs have now, summed",
 		    (double)host_assigned(d));
+	node_metrics(out, d);
 	host_metric(out, "host_overcommitted", "gauge", "1 when the minimums alone exceed the budget",
 		    d->summary.overcommitted);
 	host_metric(out, "ticks_total", "counter", "Decisions made", (double)d->ticks);

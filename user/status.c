@@ -123,6 +123,22 @@ static json_object *vm_json(struct daemon *d, const struct vm *vm)
 	return o;
 }
 
+/* Per node: what spanning off plans each node's VMs against. */
+static json_object *nodes_json(struct daemon *d)
+{
+	json_object *a = json_object_new_array();
+
+	for (unsigned int n = 0; n < d->host.nr_nodes; n++) {
+		json_object *o = json_object_new_object();
+
+		add_u64(o, "node", n);
+		add_u64(o, "total_bytes", d->host.node_total_bytes[n]);
+		add_u64(o, "budget_bytes", d->node_budget_bytes[n]);
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 static json_object *host_json(struct daemon *d)
 {
 	json_object *o = json_object_new_object(), *hooks_obj = json_object_new_object();
@@ -139,6 +155,7 @@ static json_object *host_json(struct daemon *d)
 	add_u64(o, "assigned_bytes", assigned);
 	add_u64(o, "free_bytes", d->budget_bytes > assigned ? d->budget_bytes - assigned : 0);
 	add_u64(o, "nodes", d->host.nr_nodes);
+	json_object_object_add(o, "numa_nodes", nodes_json(d));
 	json_object_object_add(o, "numa_spanning",
 			       json_object_new_boolean(d->cfg.host.numa_spanning));
 	add_str(o, "alarm", d->alarm);

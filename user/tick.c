@@ -182,6 +182,7 @@ static void host_budget(struct daemon *d, struct alloc_host *h)
 				node_used +=
 					vm->overhead_bytes + (vm->pending ? vm_held_bytes(vm) : 0);
 		h->node_budget_bytes[n] = node_total > node_used ? node_total - node_used : 0;
+		d->node_budget_bytes[n] = h->node_budget_bytes[n];
 	}
 }
 

@@ -184,6 +184,12 @@ adopted() { grep -q "^0::/dynmem.slice/adopt.scope$" "/proc/$fake_adopt/cgroup";
 check "a QEMU with only a QMP socket is adopted into dynmem.slice/adopt.scope" wait_for 5 adopted
 
 # The Prometheus textfile: there, 0644, and valid for promtool.
+# Each NUMA node's budget: within the node (its RAM less its share of the reserve).
+node_budgets() {
+	status | python3 -c "import json,sys; h=json.load(sys.stdin)['host']; n=h['numa_nodes']
+sys.exit(not (len(n) == h['nodes'] and all(0 < x['budget_bytes'] < x['total_bytes'] for x in n)))"
+}
+check "status says each NUMA node's budget" node_budgets
 check "textfile written with mode 0644" [ "$(stat -c %a "$tmp/dynmem.prom")" = 644 ]
 if promtool check metrics < "$tmp/dynmem.prom" > "$tmp/promtool.out" 2>&1; then
 	ok "promtool check metrics accepts it ($(grep -c '^dynmem_' "$tmp/dynmem.prom") samples)"
