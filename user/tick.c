@@ -9,6 +9,7 @@
 #include <string.h>
 #include "daemon.h"
 #include "demand.h"
+#include "growth.h"
 #include "ledger.h"
 #include "log.h"
 #include "prom.h"
@@ -220,46 +221,6 @@ static void act(struct daemon *d, struct vm *vm, const struct alloc_vm *in,
 	}
 }
 
-/*
- * The allocator's targets fit the budget, but a shrinking VM gives memory back only as fast
- * as its balloon inflates. Until then, growth is held to what is really free: the budget less
- * what every VM holds or was promised (the larger of its size and its last target). A VM
- * below its minimum gets back to it first; the rest of the growth is cut pro rata, and
- * resumes tick by tick as memory comes back.
- */
-static __u64 held_floor(const struct alloc_vm *in, __u64 has_bytes)
-{
-	__u64 floor =
-		in->assigned_bytes > in->minimum_bytes ? in->assigned_bytes : in->minimum_bytes;
-
-	return floor > has_bytes ? floor : has_bytes;
-}
-
-static void limit_growth_to_free(struct daemon *d, const struct alloc_vm *in,
-				 const __u64 *has_bytes, struct alloc_target *out, size_t n)
-{
-	__u64 held = 0, growth = 0, free_bytes;
-
-	for (size_t i = 0; i < n; i++) {
-		__u64 floor = held_floor(&in[i], has_bytes[i]);
-
-		held += floor;
-		growth += out[i].target_bytes > floor ? out[i].target_bytes - floor : 0;
-	}
-	free_bytes = d->budget_bytes > held ? d->budget_bytes - held : 0;
-	if (growth <= free_bytes)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		__u64 floor = held_floor(&in[i], has_bytes[i]);
-		__u64 t = out[i].target_bytes;
-
-		if (t > floor)
-			out[i].target_bytes = floor + (__u64)((double)(t - floor) *
-							      (double)free_bytes / (double)growth) /
-							      4096 * 4096;
-	}
-}
-
 static void decide_and_act(struct daemon *d)
 {
 	size_t n = 0, i = 0;
@@ -311,7 +272,7 @@ static void decide_and_act(struct daemon *d)
 			"minimum; lower minimums, the reserve, or move VMs away");
 	snprintf(d->alarm, sizeof(d->alarm), "%s",
 		 d->summary.overcommitted ? "overcommitted: the minimums exceed the budget" : "");
-	limit_growth_to_free(d, in, has, out, n);
+	growth_limit_to_free(&h, in, has, out, n);
 	for (vm = d->vms, i = 0; vm; vm = vm->next) {
 		if (!vm->pending) {
 			act(d, vm, &in[i], &out[i]);
