@@ -11,6 +11,7 @@
 #   lab-guest.sh demand NAME SIZE         what a dynmem.demand=follow workload wants now
 #   lab-guest.sh qmp NAME COMMAND [ARGUMENTS-JSON] [-f FIELD]
 #   lab-guest.sh qmp-path|log-path|pid|cgroup NAME
+#   lab-guest.sh cgroup-root              the cgroup2 mount
 #
 # A guest is Debian's kernel with scripts/lab/guest-init.sh as init (the demand workload
 # follows a dynmem.demand= schedule given with --append), -m MAX_MB as its maximum,
@@ -32,7 +33,7 @@ die() {
 }
 
 usage() {
-	sed -n '7,13s/^# \{0,3\}//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '7,14s/^# \{0,3\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -42,20 +43,22 @@ valid_name() {
 
 # The cgroup2 mount, from mountinfo: the field after " - " is the filesystem type.
 cgroup_root() {
-	awk '{
+	local root
+	root=$(awk '{
 		for (i = 7; i < NF; i++)
 			if ($i == "-") {
 				if ($(i + 1) == "cgroup2")
 					print $5
 				break
 			}
-	}' /proc/self/mountinfo | head -n1
+	}' /proc/self/mountinfo | head -n1)
+	[[ -n $root ]] || die "no cgroup2 mount in /proc/self/mountinfo"
+	echo "$root"
 }
 
 scope_dir() {
 	local root
 	root=$(cgroup_root)
-	[[ -n $root ]] || die "no cgroup2 mount in /proc/self/mountinfo"
 	echo "$root/machine.slice/$1.scope"
 }
 
@@ -221,6 +224,7 @@ wait_guest() {
 
 main() {
 	local verb=${1:-} name=${2:-}
+	[[ $verb != cgroup-root ]] || { cgroup_root; return; }
 	[[ -n $name ]] || usage
 	valid_name "$name"
 	shift 2

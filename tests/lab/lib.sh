@@ -41,16 +41,8 @@ require_lab() {
 	[[ -x $DEMAND ]] || fail "$DEMAND is missing: make .output/guest/demand"
 }
 
-# The cgroup2 mount, from mountinfo: the field after " - " is the filesystem type.
 cgroup_root() {
-	awk '{
-		for (i = 7; i < NF; i++)
-			if ($i == "-") {
-				if ($(i + 1) == "cgroup2")
-					print $5
-				break
-			}
-	}' /proc/self/mountinfo | head -n1
+	"$LAB_GUEST" cgroup-root
 }
 
 # A fresh cgroup for this test in $CG, removed on exit. (Not a $(function): at_exit must run
