@@ -396,6 +396,43 @@ static void kernel_memory_from_its_parts(void **state)
 	assert_int_equal(kernel, 65536 + 3145728 + 4096 + 8192 + 2097152);
 }
 
+/* QEMU's binary, libraries and firmware, mapped and charged to this cgroup (lab figures). */
+static void mapped_files_count(void **state)
+{
+	struct fixture *fx = *state;
+	char dir[128];
+	__u64 files = 0xdead;
+
+	snprintf(dir, sizeof(dir), "%s/cgroup", fx->root);
+	put(dir, "memory.stat",
+	    "anon 110592000\nfile 107532288\nkernel 2101248\nshmem 8192\n"
+	    "file_mapped 84480000\n");
+	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, &files), 0);
+	assert_int_equal(files, 84480000 - 8192);
+}
+
+/* Guest RAM in shared memory (memory-backend-memfd) is mapped too: it is not overhead. */
+static void mapped_guest_ram_in_shmem_does_not(void **state)
+{
+	struct fixture *fx = *state;
+	char dir[128];
+	__u64 files = 0xdead;
+
+	snprintf(dir, sizeof(dir), "%s/cgroup", fx->root);
+	put(dir, "memory.stat", "anon 8388608\nfile 1090519040\nshmem 1073741824\n"
+				"file_mapped 1094713344\n");
+	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, &files), 0);
+	assert_int_equal(files, 20 * MiB);
+
+	put(dir, "memory.stat", "file_mapped 4096\nshmem 1073741824\n"); /* tmpfs, unmapped */
+	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, &files), 0);
+	assert_int_equal(files, 0);
+
+	put(dir, "memory.stat", "anon 4096\n"); /* a kernel without the keys */
+	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, &files), 0);
+	assert_int_equal(files, 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -414,6 +451,8 @@ int main(void)
 		T(cgroup_unreadable_smaps_is_an_error),
 		T(kernel_memory_from_memory_stat),
 		T(kernel_memory_from_its_parts),
+		T(mapped_files_count),
+		T(mapped_guest_ram_in_shmem_does_not),
 	};
 
 	return cmocka_run_group_tests_name("overhead: guest RAM from smaps", tests, find_fixtures,

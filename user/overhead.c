@@ -97,3 +97,16 @@ int overhead_cgroup_kernel(int cgroup_fd, __u64 *ret_bytes)
 	*ret_bytes = sum;
 	return 0;
 }
+
+int overhead_cgroup_mapped_files(int cgroup_fd, __u64 *ret_bytes)
+{
+	__u64 mapped = 0, shmem = 0;
+	int err = cgroupfs_read_key(cgroup_fd, "memory.stat", "file_mapped", &mapped);
+
+	if (!err || err == -ENOENT)
+		err = cgroupfs_read_key(cgroup_fd, "memory.stat", "shmem", &shmem);
+	if (err && err != -ENOENT)
+		return err;
+	*ret_bytes = mapped > shmem ? mapped - shmem : 0;
+	return 0;
+}

@@ -350,14 +350,16 @@ static int read_psi_some_avg10(int cgroup_fd)
 static void measure_overhead(struct vm *vm, __u64 now_ns)
 {
 	struct overhead_rss rss;
-	__u64 kernel = 0;
+	__u64 kernel = 0, files = 0;
 
 	if (now_ns - vm->overhead_measured_ns < OVERHEAD_EVERY_NS && vm->overhead_measured_ns)
 		return;
 	if (overhead_cgroup_rss(vm->cgroup_fd, "/proc", vm->cfg.minimum_bytes, &rss))
 		return;
-	overhead_cgroup_kernel(vm->cgroup_fd, &kernel); /* unreadable: QEMU's own part alone */
-	vm->overhead_bytes = rss.own_bytes + kernel;
+	/* Unreadable: without that part. */
+	overhead_cgroup_kernel(vm->cgroup_fd, &kernel);
+	overhead_cgroup_mapped_files(vm->cgroup_fd, &files);
+	vm->overhead_bytes = rss.own_bytes + kernel + files;
 	vm->overhead_measured_ns = now_ns;
 }
 
