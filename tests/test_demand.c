@@ -164,6 +164,18 @@ static void nothing_known_keeps_assigned(void **state)
 	assert_false(d.pressure);
 }
 
+/* A late report still counts for three ticks or 10 s, whichever is longer. */
+static void a_report_is_fresh_for_three_ticks_or_ten_seconds(void **state)
+{
+	const __u64 s = 1000000000ULL;
+
+	(void)state;
+	assert_true(demand_report_fresh(9 * s, 1000));
+	assert_false(demand_report_fresh(10 * s, 1000));
+	assert_true(demand_report_fresh(14 * s, 5000));
+	assert_false(demand_report_fresh(15 * s, 5000));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +189,7 @@ int main(void)
 		cmocka_unit_test(host_pressure_signals),
 		cmocka_unit_test(nothing_known_keeps_assigned),
 		cmocka_unit_test(memory_outside_memtotal_counts_as_used),
+		cmocka_unit_test(a_report_is_fresh_for_three_ticks_or_ten_seconds),
 	};
 
 	return cmocka_run_group_tests_name("demand", tests, NULL, NULL);

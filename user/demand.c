@@ -6,6 +6,13 @@ static __u64 max_u64(__u64 a, __u64 b)
 	return a > b ? a : b;
 }
 
+bool demand_report_fresh(__u64 age_ns, __u32 interval_ms)
+{
+	__u64 window_ms = max_u64((__u64)DEMAND_FRESH_TICKS * interval_ms, DEMAND_FRESH_MIN_MS);
+
+	return age_ns < window_ms * 1000000ULL;
+}
+
 /* Swapping, many major faults, or the host stalling on its memory: the VM is short. */
 static bool in_distress(const struct demand_input *in)
 {

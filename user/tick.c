@@ -70,7 +70,7 @@ static __u64 vm_assigned(const struct vm *vm)
 static void vm_demand(struct daemon *d, struct vm *vm)
 {
 	bool fresh = vm->guest.valid &&
-		     loop_now_ns() - vm->guest.at_ns < 3ULL * d->cfg.host.interval_ms * 1000000ULL;
+		     demand_report_fresh(loop_now_ns() - vm->guest.at_ns, d->cfg.host.interval_ms);
 	bool fresh_delta = fresh && vm->guest_prev.valid;
 	struct demand_input in = {
 		.guest_fresh = fresh,
