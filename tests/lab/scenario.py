@@ -17,7 +17,8 @@ dynmemd (cgroup and balloon, plus numa with --spanning no) manages them. The pha
             down to what it needs (balloons move slowly in the lab: about a minute);
     short   the reserve is raised (a reload) until the VMs share the budget they hold now plus
             what heavy alone will want when it rises: so when both rise the host is short,
-            and only weight can say who gets the memory;
+            and only weight can say who gets the memory (with spanning off, heavy's node's
+            budget, and heavy and light must have been placed on the same node);
     rise    heavy and light want 160M more, at once, until heavy's workload has it all;
     fall    they want 32M again: the memory must come back, each to its settled size.
 
@@ -56,6 +57,14 @@ SETTLE_S, RISE_S, FALL_S = 300, 180, 180
 HOLD_S = 30  # recorded after the rise has settled, while the host stays short
 SETTLED = 8 * MiB  # a balloon this close to its target has arrived
 HOLDING = re.compile(rb"demand: holding (\d+) MiB of (\d+) MiB")
+
+
+def pool_budget(status, name):
+    """What the VM's pool shares: the host's budget, or with spanning off its node's."""
+    h = status["host"]
+    node = next(v["node"] for v in status["vms"] if v["name"] == name)
+    return h["budget_bytes"] if h["numa_spanning"] or node < 0 \
+        else h["numa_nodes"][node]["budget_bytes"]
 
 
 def say(msg):
@@ -136,7 +145,8 @@ class Scenario:
                     row["high_events"] = int(f.read().split("high ")[1].split()[0])
                 with open(f"{d}/memory.stat") as f:
                     stat = dict(line.split() for line in f)
-                row.update({k: int(stat.get(k, 0)) for k in ("anon", "anon_thp", "file", "kernel")})
+                keys = ("anon", "anon_thp", "file", "file_mapped", "kernel")
+                row.update({k: int(stat.get(k, 0)) for k in keys})
             except (OSError, IndexError, ValueError):
                 row = None
             seen[name] = row
@@ -209,19 +219,32 @@ class Scenario:
         self.settled = {v["name"]: v["balloon_actual_bytes"] for v in self.status()["vms"]}
 
     def make_short(self):
+        """Reload with a reserve that leaves heavy's pool (the host, or with spanning off its
+        node) what its VMs hold now plus what heavy alone will want once it rises."""
         st = self.status()
-        held = sum(v["balloon_actual_bytes"] for v in st["vms"]) // MiB
         heavy = next(v for v in st["vms"] if v["name"] == "heavy")
+        pool = [v for v in st["vms"] if self.spanning or v["node"] == heavy["node"]]
+        if {"heavy", "light"} - {v["name"] for v in pool}:
+            raise SystemExit(f"scenario: heavy and light were placed on different nodes "
+                             f"({[(v['name'], v['node']) for v in st['vms']]}): weight "
+                             f"cannot be tested; read {self.dir}/dynmemd.log")
+        held = sum(v["balloon_actual_bytes"] for v in pool) // MiB
         g = GUESTS["heavy"]
         # What heavy will want: its demand now plus the rise, plus its buffer.
         peak = (heavy["demand_bytes"] // MiB + g["high"] - g["low"]) * (100 + g["buffer"]) // 100
         budget = held + min(peak, g["maximum"]) - heavy["balloon_actual_bytes"] // MiB + 8
         h = st["host"]
-        usable = (h["total_bytes"] - h["overhead_bytes"]) // MiB
-        self.write_config(max(0, usable - budget))
+        overhead = sum(v["overhead_bytes"] for v in pool) // MiB
+        if self.spanning:
+            reserve = h["total_bytes"] // MiB - overhead - budget
+        else:  # a node carries a share of the reserve in proportion to its size
+            node = h["numa_nodes"][heavy["node"]]["total_bytes"] // MiB
+            reserve = (node - overhead - budget) * (h["total_bytes"] // MiB) // node
+        self.write_config(max(0, reserve))
         self.daemon.send_signal(signal.SIGHUP)
-        say(f"host made short: the VMs share {budget} MiB (they hold {held} MiB)")
-        self.sample_until("short", 30, lambda row: row["status"]["host"]["budget_bytes"]
+        where = "the VMs" if self.spanning else f"node {heavy['node']}'s VMs"
+        say(f"host made short: {where} share {budget} MiB (they hold {held} MiB)")
+        self.sample_until("short", 30, lambda row: pool_budget(row["status"], "heavy")
                           <= (budget + 16) * MiB)
 
     def rise(self):
