@@ -9,6 +9,8 @@ import json
 import re
 import sys
 
+from scenario import back_to
+
 MiB = 1 << 20
 # The balloon moves in pages and QEMU rounds to them: a MiB of slack per guest.
 SLACK = MiB
@@ -188,7 +190,7 @@ def check_fall(r):
         peak = max(r.vm(s, name)["balloon_actual_bytes"] for s in r.phase("rise", "fall"))
         before = r.vm(settled, name)["balloon_actual_bytes"]
         back = next((s for s in fall if r.vm(s, name)["balloon_actual_bytes"]
-                     <= before + 8 * MiB), None)
+                     <= back_to(before)), None)
         end = r.vm(fall[-1], name)["balloon_actual_bytes"]
         if not back:
             fail(f"{name}'s demand fell but it kept its memory: {mib(peak)} -> {mib(end)}, "
