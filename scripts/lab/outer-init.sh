@@ -97,13 +97,27 @@ run_shell() {
 	setsid -c chroot /host /bin/bash /run/dynmem-lab.cmd <>/dev/ttyS1 >&0 2>&0
 }
 
+# A repository under /tmp (a CI clone) stays visible through the tmpfs that hides the host's
+# /tmp: held aside while the tmpfs goes on, then moved back to its own path.
+hold_repo() {
+	case $repo in /tmp/*) ;; *) return ;; esac
+	mkdir -p /repo && mount --bind "/host$repo" /repo || die "cannot hold $repo"
+}
+restore_repo() {
+	case $repo in /tmp/*) ;; *) return ;; esac
+	mkdir -p "/host$repo" && mount --move /repo "/host$repo" || die "cannot restore $repo"
+}
+
 mount_basics
 load_modules
 mount_host
 run=$(cmdline_arg dynmem.run)
+repo=$(cmdline_arg dynmem.repo)
 # Read the command before the tmpfs on /host/tmp could hide the run directory.
 cp "/host$run/cmd" /cmd || die "cannot read $run/cmd"
+hold_repo
 mount_chroot
+restore_repo
 cp /cmd /host/run/dynmem-lab.cmd
 stty -F /dev/ttyS3 raw -echo || die "cannot set up ttyS3"
 echo "ready $(cut -d' ' -f1 /proc/uptime)" >/dev/ttyS3
