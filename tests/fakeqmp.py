@@ -11,7 +11,8 @@ TOTAL is the guest's -m, ACTUAL its size after the balloon (default TOTAL), USED
 uses; it reports available = ACTUAL - USED. A file PATH.used holding a number of MiB, when
 present, sets USED on the next report: a test changes a guest's demand on cue. While a file
 PATH.stuck exists, "balloon" is accepted but the size does not move (a guest inflating
-slowly, as real ones do under load). A --garbage
+slowly, as real ones do under load). While a file PATH.booting exists, guest-stats has no
+report yet (last-update 0, as QEMU answers before the guest's balloon driver is up). A --garbage
 socket answers the capabilities handshake with bytes that are not JSON.
 """
 import argparse
@@ -75,6 +76,8 @@ def answer(guest, conn, msg, log):
         return
     elif cmd == "qom-get" and args.get("property") == "guest-stats":
         ret = guest.stats()
+        if os.path.exists(guest.path + ".booting"):
+            ret = {"stats": {k: -1 for k in ret["stats"]}, "last-update": 0}
     elif cmd in ("qmp_capabilities", "qom-set"):
         ret = {}
     else:

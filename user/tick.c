@@ -110,17 +110,22 @@ static __u64 vm_committed(const struct vm *vm)
 }
 
 /*
- * A ballooned VM whose size is not known yet (QMP not up, or no answer so far) is not
- * planned: acting blind could yank its memory. It counts at what it may hold: what the host
- * backs for it when the cgroup says, else its maximum.
+ * A ballooned VM is not planned until QEMU has said its balloon's size and its guest has
+ * reported once (its balloon driver is up): acting blind could yank its memory, and a guest
+ * still booting keeps what it booted with, as Hyper-V leaves a VM its startup RAM (in the lab,
+ * a booting guest's few touched pages read as its demand and it was ballooned mid-boot). It
+ * counts at what it may hold: its balloon's size when known, else what the host backs for it
+ * when the cgroup says, else its maximum.
  */
 static bool vm_pending(const struct vm *vm)
 {
-	return vm->enforce[ENFORCER_BALLOON] && !vm->balloon_actual_bytes;
+	return vm->enforce[ENFORCER_BALLOON] && (!vm->balloon_actual_bytes || !vm->guest.valid);
 }
 
 static __u64 vm_held_bytes(const struct vm *vm)
 {
+	if (vm->balloon_actual_bytes)
+		return vm->balloon_actual_bytes;
 	if (vm->memory_current_bytes > vm->overhead_bytes)
 		return vm->memory_current_bytes - vm->overhead_bytes;
 	/* Running (it has a cgroup) but its memory unknown: the worst. Not running: nothing. */

@@ -105,6 +105,7 @@ write_config
 # maximum (1800 * 1.2 > 2048), and 4 GiB of wants don't fit in 3.
 start_fake fake_db --socket "$tmp/db.qmp:2048:1800:1024"
 start_fake fake_rest --socket "$tmp/cache.qmp:2048:1800:1024" --garbage "$tmp/bad.qmp"
+touch "$tmp/adopt.qmp.booting" # its guest's balloon driver has not reported yet
 start_fake fake_adopt --socket "$tmp/adopt.qmp:512:128"
 
 "$out/dynmemd" --config "$conf" --foreground > "$tmp/dynmemd.log" 2>&1 &
@@ -182,6 +183,15 @@ check "... and counts it at its maximum until it is known" [ "$(vm bad reason)" 
 # Adoption: the QEMU behind adopt.qmp had no cgroup; now it lives in dynmem.slice.
 adopted() { grep -q "^0::/dynmem.slice/adopt.scope$" "/proc/$fake_adopt/cgroup"; }
 check "a QEMU with only a QMP socket is adopted into dynmem.slice/adopt.scope" wait_for 5 adopted
+
+# A guest still booting keeps what it booted with (Hyper-V's startup RAM) until it reports.
+balloons_to() { grep -c "\"socket\": \"$tmp/$1.qmp\", \"execute\": \"balloon\"" "$tmp/qmp.log"; }
+check "a guest that has not reported yet is not planned" [ "$(vm adopt reason)" = pending ]
+check "... nor ballooned" [ "$(balloons_to adopt)" = 0 ]
+rm "$tmp/adopt.qmp.booting"
+planned() { [[ $(vm adopt reason) != pending ]]; }
+check "... until its first report: then planned" wait_for 10 planned
+check "... and ballooned ($(vm adopt target_bytes) B)" wait_for 10 test "$(balloons_to adopt)" -gt 0
 
 # The Prometheus textfile: there, 0644, and valid for promtool.
 # Each NUMA node's budget: within the node (its RAM less its share of the reserve).
