@@ -24,6 +24,9 @@
  * those held are fixed at what they have.
  */
 #include <errno.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,6 +34,26 @@
 #include "alloc.h"
 
 typedef unsigned __int128 u128;
+
+/*
+ * A sum of up to 2^32 byte counts, in two words. The loops over every VM add into these
+ * rather than into u128: GCC 12 moves an __int128 through the stack in halves and reads it
+ * back whole, and that store-forwarding stall cost more than the rest of those loops.
+ */
+struct sum128 {
+	__u64 lo, hi;
+};
+
+static void sum_add(struct sum128 *s, __u64 x)
+{
+	s->lo += x;
+	s->hi += s->lo < x;
+}
+
+static u128 sum_value(struct sum128 s)
+{
+	return (u128)s.hi << 64 | s.lo;
+}
 
 /* No reason of its own: the VM's floor is its minimum. */
 #define CAUSE_NONE ALLOC_NR_REASONS
@@ -90,12 +113,12 @@ struct ctx {
 	const struct alloc_vm *vms;
 	struct slot *s;
 	struct work *w;
-	struct alloc_target *t;
-	__u32 *idx; /* VMs grouped by node */
+	struct alloc_target *t; /* the caller's, once the inputs are known to be good */
+	__u32 *idx;		/* VMs grouped by node */
 	struct lanes l;
-	struct level ideal; /* the group's ideal level, lam 0 if none */
-	bool ideal_tier1;
-	void *block; /* all of the above */
+	void *block; /* s, w, idx and the lanes' arrays */
+	/* Σ minimum of each group: [0] when spanning, else [node + 1]. */
+	struct sum128 min_sum[ALLOC_MAX_NODES + 1];
 };
 
 static const char *const reason_names[ALLOC_NR_REASONS] = {
@@ -227,27 +250,116 @@ static __u64 amount_at(const struct lanes *l, size_t k, double lam)
 /* --- the level --------------------------------------------------------------------- */
 
 /*
+ * Two doubles at once, for the passes over every lane: GCC's vector extension, which is
+ * SSE2 on x86-64 and NEON on arm64.
+ */
+typedef double v2d __attribute__((vector_size(16)));
+typedef long long v2i __attribute__((vector_size(16)));
+
+/* p[0] and p[1] in one load; p need only be aligned for a double. */
+static inline v2d v2d_load(const double *p)
+{
+	v2d v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/*
+ * a < b ? a : b, a > b ? a : b and lo < v < hi ? a : +0, element by element. With SSE2 by
+ * its own instructions, which do just that (MINPD and MAXPD give the second operand unless
+ * the first is less, or greater, NaN included): GCC 12 takes the masks of the vector
+ * extension's comparisons apart into scalar registers and conditional moves, which
+ * doubled the instructions of a pass.
+ */
+#ifdef __SSE2__
+static inline v2d v2d_min(v2d a, v2d b)
+{
+	return _mm_min_pd(a, b);
+}
+
+static inline v2d v2d_max(v2d a, v2d b)
+{
+	return _mm_max_pd(a, b);
+}
+
+static inline v2d v2d_within(v2d v, v2d lo, v2d hi, v2d a)
+{
+	return _mm_and_pd(_mm_and_pd(_mm_cmpgt_pd(v, lo), _mm_cmplt_pd(v, hi)), a);
+}
+#else
+/* m ? a : b, element by element (the ?: of vectors is C++ only). */
+static inline v2d v2d_pick(v2i m, v2d a, v2d b)
+{
+	return (v2d)((m & (v2i)a) | (~m & (v2i)b));
+}
+
+static inline v2d v2d_min(v2d a, v2d b)
+{
+	return v2d_pick(a < b, a, b);
+}
+
+static inline v2d v2d_max(v2d a, v2d b)
+{
+	return v2d_pick(a > b, a, b);
+}
+
+static inline v2d v2d_within(v2d v, v2d lo, v2d hi, v2d a)
+{
+	return (v2d)((v > lo) & (v < hi) & (v2i)a);
+}
+#endif
+
+/*
+ * The sums of level_sum(): element 0 over the even lanes, 1 over the odd ones. Two sums so
+ * that each addition does not wait for the last one; paired in a vector they take one
+ * instruction, and each adds the same terms in the same order as two scalar sums would,
+ * so the level comes out the same to the last bit.
+ */
+struct level_acc {
+	v2d f, slope, loss;
+};
+
+/* Two lanes' part: clamp(λ·scale, x, cap) − x, and scale and granule if on the slope. */
+static inline void level_add(struct level_acc *a, double lam, v2d scale, v2d x, v2d cap, v2d gran)
+{
+	v2d v = lam * scale;
+
+	a->f += v2d_max(v2d_min(v, cap), x) - x;
+	a->slope += v2d_within(v, x, cap, scale);
+	a->loss += v2d_within(v, x, cap, gran);
+}
+
+/*
  * Σ (clamp(λ·scale, x, cap) − x) over every stride-th lane, without granules; ret_slope:
  * its slope there, ret_loss: half a granule for every lane on that slope, what rounding
- * down loses on average. Two sets of sums, so that each addition does not wait for the
- * last one.
+ * down loses on average.
  */
 static double level_sum(const struct lanes *l, size_t stride, double lam, double *ret_slope,
 			double *ret_loss)
 {
-	double f[2] = { 0 }, slope[2] = { 0 }, loss[2] = { 0 };
+	struct level_acc a = { 0 };
+	size_t k = 0;
 
-	for (size_t k = 0, j = 0; k < l->n; k += stride, j++) {
-		double v = lam * l->scale[k], x = l->x_d[k], cap = l->cap_d[k];
-		double w = v < cap ? v : cap, on = (v > x) * (v < cap);
-
-		f[j & 1] += (w > x ? w : x) - x;
-		slope[j & 1] += on * l->scale[k];
-		loss[j & 1] += on * l->gran_d[k];
+	/* Every lane: two neighbours in one load each. */
+	if (stride == 1) {
+		for (; k + 1 < l->n; k += 2)
+			level_add(&a, lam, v2d_load(&l->scale[k]), v2d_load(&l->x_d[k]),
+				  v2d_load(&l->cap_d[k]), v2d_load(&l->gran_d[k]));
 	}
-	*ret_slope = slope[0] + slope[1];
-	*ret_loss = (loss[0] + loss[1]) / 2;
-	return f[0] + f[1];
+	for (; k + stride < l->n; k += 2 * stride) {
+		size_t j = k + stride;
+
+		level_add(&a, lam, (v2d){ l->scale[k], l->scale[j] }, (v2d){ l->x_d[k], l->x_d[j] },
+			  (v2d){ l->cap_d[k], l->cap_d[j] }, (v2d){ l->gran_d[k], l->gran_d[j] });
+	}
+	/* The odd one out, paired with an empty lane, which adds +0 to every sum. */
+	if (k < l->n)
+		level_add(&a, lam, (v2d){ l->scale[k], 0 }, (v2d){ l->x_d[k], 0 },
+			  (v2d){ l->cap_d[k], 0 }, (v2d){ l->gran_d[k], 0 });
+	*ret_slope = a.slope[0] + a.slope[1];
+	*ret_loss = (a.loss[0] + a.loss[1]) / 2;
+	return a.f[0] + a.f[1];
 }
 
 #define SOLVE_TRIES  64
@@ -365,6 +477,23 @@ static void try_levels(struct lanes *l, const __u32 *list, size_t n, const doubl
 #define LEVEL_PASSES 24
 
 /*
+ * The listed lanes' values in *src become those of *dst; all of them, when list is NULL,
+ * by swapping the two arrays rather than copying one.
+ */
+static void take(const __u32 *list, size_t n, __u64 **dst, __u64 **src)
+{
+	__u64 *d = *dst, *s = *src;
+
+	if (!list) {
+		*dst = s;
+		*src = d;
+		return;
+	}
+	for (size_t j = 0; j < n; j++)
+		d[list[j]] = s[list[j]];
+}
+
+/*
  * The next two levels to try, inside (lo, hi): Newton's step from lo and the secant across
  * the bracket (the one undershoots where the other overshoots, whichever way the sum
  * bends), pushed apart by a few times how far rounding to granules makes the sum wander
@@ -414,14 +543,15 @@ static bool dominant_pair(const struct lanes *l, size_t k, __u64 gap, double p[2
  * straddle the best guess: the secant inside the bracket known so far, or Newton's step
  * without one; apart by a few times how much rounding to granules makes the sum wander
  * over the step (about √(gap·granule)). The first pair is the continuous level a hair low,
- * which fits when it was solved for these lanes, and the same plus the rounding loss.
+ * which fits when it was solved for these lanes, and the same plus twice the rounding loss.
  * Once the level is bracketed, only the lanes with a boundary inside the bracket are
  * looked at again (y: amounts at lo, z: at hi), and there are fewer at every pass. On
  * return the lanes' x are at ret->lam, ret->slope is the slope there, *ret_hi the level
- * that overshot (INFINITY if none). Returns the bytes taken.
+ * that overshot (INFINITY if none) and l->todo[0..*ret_nu) the lanes with a boundary in
+ * between. Returns the bytes taken.
  */
 static __u64 raise_level(struct lanes *l, __u64 spare, __u64 close_bytes, const struct level *from,
-			 struct level *ret, double *ret_hi)
+			 struct level *ret, double *ret_hi, size_t *ret_nu)
 {
 	double lo = 0, hi = INFINITY, slope = from->slope, gran = 0, p[2];
 	u128 at_lo = 0, at_hi = 0;
@@ -431,7 +561,13 @@ static __u64 raise_level(struct lanes *l, __u64 spare, __u64 close_bytes, const 
 
 	memcpy(l->y, l->x, l->n * sizeof(*l->y));
 	p[0] = from->lam * (1 - 0x1p-30);
-	p[1] = slope > 0 ? from->lam + from->loss / slope : 2 * from->lam;
+	/*
+	 * Lanes move by whole granules, and after a plan most of them sit just below their
+	 * next boundary: twice the average loss, a granule per lane on the slope, brackets
+	 * the level in the first pass far more often than the loss alone, and every pass
+	 * that does not is one more over all lanes.
+	 */
+	p[1] = slope > 0 ? from->lam + 2 * from->loss / slope : 2 * from->lam;
 	for (int pass = 0; pass < LEVEL_PASSES && spare - at_lo > close_bytes; pass++) {
 		const __u32 *list = hi < INFINITY ? u : NULL;
 		size_t n = hi < INFINITY ? nu : l->n;
@@ -443,26 +579,20 @@ static __u64 raise_level(struct lanes *l, __u64 spare, __u64 close_bytes, const 
 		if (at_lo + tr.sum[0] > spare) {
 			hi = p[0];
 			at_hi = at_lo + tr.sum[0];
-			for (size_t j = 0; j < n; j++)
-				l->z[list ? list[j] : j] = l->t[list ? list[j] : j];
+			take(list, n, &l->z, &l->t);
 		} else if (at_lo + tr.sum[1] <= spare) {
 			lo = p[1];
 			at_lo += tr.sum[1];
 			slope = tr.slope;
 			gran = tr.gran;
-			for (size_t j = 0; j < n; j++)
-				l->y[list ? list[j] : j] = l->t2[list ? list[j] : j];
+			take(list, n, &l->y, &l->t2);
 		} else {
 			lo = p[0];
 			hi = p[1];
 			at_hi = at_lo + tr.sum[1];
 			at_lo += tr.sum[0];
-			for (size_t j = 0; j < n; j++) {
-				size_t k = list ? list[j] : j;
-
-				l->y[k] = l->t[k];
-				l->z[k] = l->t2[k];
-			}
+			take(list, n, &l->y, &l->t);
+			take(list, n, &l->z, &l->t2);
 		}
 		/* Bracketed: from now on only the lanes with a boundary inside the bracket. */
 		if (hi < INFINITY) {
@@ -498,14 +628,14 @@ static __u64 raise_level(struct lanes *l, __u64 spare, __u64 close_bytes, const 
 		}
 		next_pair(lo, hi, (double)(spare - at_lo), (double)(at_hi - at_lo), slope, gran, p);
 	}
-	memcpy(l->x, l->y, l->n * sizeof(*l->x));
-	for (size_t k = 0; k < l->n; k++)
-		l->x_d[k] = (double)l->x[k];
+	/* x_d goes stale here, as it does in hand_out(): keep_fitting() brings it up to date. */
+	take(NULL, l->n, &l->x, &l->y);
 	ret->lam = lo;
 	ret->slope = slope;
 	ret->loss = 0;
 	ret->fits = false;
 	*ret_hi = hi;
+	*ret_nu = hi < INFINITY ? nu : 0;
 	return (__u64)at_lo;
 }
 
@@ -542,22 +672,29 @@ static void sift_down(const struct lanes *l, struct heap_ent *hp, size_t n, size
 enum hand_out_end {
 	HAND_OUT_DONE,	 /* nothing left to give, or nobody left to take */
 	HAND_OUT_STUCK,	 /* the next granule in key order does not fit */
-	HAND_OUT_WINDOW, /* every granule with a key up to the window's end was given */
+	HAND_OUT_WINDOW, /* every granule with a key up to the window's end was given, and
+			  * a granule beyond may still fit */
 };
 
 /*
  * Hands out granules with keys up to hi, in key order, until one does not fit. Only lanes
  * with a boundary that low go into the heap: a multiplication sorts them out, a division
- * gives the exact key of the few that are. *left: the bytes to give, and what remains.
- * *ret_key: the key of the granule that did not fit.
+ * gives the exact key of the few that are. list[0..n): the lanes to look at, when the
+ * others are known to have none (NULL: all of them). *left: the bytes to give, and what
+ * remains. *ret_key: the key of the granule that did not fit. When no granule beyond the
+ * window fits in what is left, the fill is done: a wider window would only find that out
+ * again, one pass over every lane each time.
  */
-static enum hand_out_end hand_out(struct lanes *l, __u64 *left, double hi, double *ret_key)
+static enum hand_out_end hand_out(struct lanes *l, const __u32 *list, size_t n, __u64 *left,
+				  double hi, double *ret_key)
 {
 	struct heap_ent *hp = l->heap;
-	bool more = false;
+	/* The smallest granule past the window; the lanes not listed may have any. */
+	__u64 beyond = list ? 0 : UINT64_MAX;
 	size_t nh = 0;
 
-	for (size_t k = 0; k < l->n; k++) {
+	for (size_t j = 0; j < n; j++) {
+		size_t k = list ? list[j] : j;
 		__u64 nb;
 		double key;
 
@@ -567,7 +704,7 @@ static enum hand_out_end hand_out(struct lanes *l, __u64 *left, double hi, doubl
 		/* The product rules most lanes out; only the few left need the key's division. */
 		if ((double)nb > hi * l->scale[k] * (1 + 0x1p-40) ||
 		    (key = key_of(l, k, nb)) > hi) {
-			more = true;
+			beyond = nb - l->x[k] < beyond ? nb - l->x[k] : beyond;
 			continue;
 		}
 		hp[nh++] = (struct heap_ent){ key, (__u32)k };
@@ -587,37 +724,41 @@ static enum hand_out_end hand_out(struct lanes *l, __u64 *left, double hi, doubl
 		if (nb < l->cap[k])
 			hp[0].key = key_of(l, k, next_boundary(l, k, nb));
 		if (nb >= l->cap[k] || hp[0].key > hi) {
-			more |= nb < l->cap[k];
+			__u64 step = nb < l->cap[k] ? next_boundary(l, k, nb) - nb : UINT64_MAX;
+
+			beyond = step < beyond ? step : beyond;
 			hp[0] = hp[--nh];
 		}
 		sift_down(l, hp, nh, 0);
 	}
-	return *left && more ? HAND_OUT_WINDOW : HAND_OUT_DONE;
+	return *left && beyond <= *left ? HAND_OUT_WINDOW : HAND_OUT_DONE;
 }
 
 /*
  * Keeps the lanes that can still take a granule of left bytes: a lane whose next granule
  * does not fit now never will, since left only shrinks. The lanes move down in place, the
- * others' results go to their slots. ret->slope loses the slopes of the lanes dropped.
- * Returns the smallest next granule of those kept.
+ * others' results go to their slots, and x_d is brought up to date. ret->slope loses the
+ * slopes of the lanes dropped. Returns the smallest next granule of those kept.
  */
 static __u64 keep_fitting(struct ctx *c, __u64 left, struct level *ret)
 {
 	struct lanes *l = &c->l;
 	__u64 smallest = UINT64_MAX;
-	size_t m = 0;
+	double slope = ret->slope;
+	size_t m = 0, n = l->n;
 
-	for (size_t k = 0; k < l->n; k++) {
-		__u64 step = next_boundary(l, k, l->x[k]) - l->x[k];
+	for (size_t k = 0; k < n; k++) {
+		__u64 x = l->x[k], step = next_boundary(l, k, x) - x;
+		double x_d = (double)x;
 
-		c->s[l->id[k]].x_bytes = l->x[k];
-		if (l->x[k] >= l->cap[k] || step > left) {
-			ret->slope -= ret->lam * l->scale[k] > l->x_d[k] ? l->scale[k] : 0;
+		c->s[l->id[k]].x_bytes = x;
+		if (x >= l->cap[k] || step > left) {
+			slope -= ret->lam * l->scale[k] > x_d ? l->scale[k] : 0;
 			continue;
 		}
 		smallest = step < smallest ? step : smallest;
-		l->x[m] = l->x[k];
-		l->x_d[m] = l->x_d[k];
+		l->x[m] = x;
+		l->x_d[m] = x_d;
 		l->cap[m] = l->cap[k];
 		l->cap_d[m] = l->cap_d[k];
 		l->mask[m] = l->mask[k];
@@ -628,7 +769,7 @@ static __u64 keep_fitting(struct ctx *c, __u64 left, struct level *ret)
 		m++;
 	}
 	l->n = m;
-	ret->slope = ret->slope > 0 ? ret->slope : 0;
+	ret->slope = slope > 0 ? slope : 0;
 	return smallest;
 }
 
@@ -648,6 +789,7 @@ static void level_fill(struct ctx *c, __u64 spare, __u64 step, const struct leve
 		__u64 close = (l->n / 30 + 8) * step;
 		enum hand_out_end end;
 		double hi = INFINITY, key;
+		size_t nu = 0; /* raise_level()'s bracket has the lanes l->todo[0..nu) */
 
 		/*
 		 * After a misfit little is often left: then the heap alone is cheaper. Else the
@@ -657,14 +799,15 @@ static void level_fill(struct ctx *c, __u64 spare, __u64 step, const struct leve
 		if (!lv.fits && spare > close)
 			solve_level(l, (double)spare, &lv);
 		if (lv.fits)
-			spare -= raise_level(l, spare, close, &lv, &lv, &hi);
+			spare -= raise_level(l, spare, close, &lv, &lv, &hi, &nu);
 		for (int w = 0;; w++) {
 			double to = lv.slope > 0 && w < 8
 					    ? lv.lam + 2 * (double)spare / lv.slope * (1 << w)
 					    : hi;
 
 			to = to < hi ? to : hi;
-			end = hand_out(l, &spare, to, &key);
+			end = hand_out(l, hi < INFINITY ? l->todo : NULL, hi < INFINITY ? nu : l->n,
+				       &spare, to, &key);
 			if (end != HAND_OUT_WINDOW)
 				break;
 			/* Everything up to hi fit after all: floating point; look further. */
@@ -682,79 +825,89 @@ static void level_fill(struct ctx *c, __u64 spare, __u64 step, const struct leve
 		c->s[l->id[k]].x_bytes = l->x[k];
 }
 
-/* What a fill needs to know of its group beforehand; plan_group adds it up on the way. */
-struct fill_sums {
-	u128 cap;    /* Σ cap */
-	u128 tier1;  /* Σ cap over VMs with a weight, Σ floor over those without */
-	double lift; /* Σ of how far floors lie above the ideal */
+/* What pack() adds up on the way. */
+struct pack_sums {
+	struct sum128 cap;   /* Σ cap */
+	struct sum128 tier1; /* Σ cap over VMs with a weight, Σ floor over those without */
+	struct sum128 fixed; /* Σ of where the lanes start and of the others' results */
+	__u64 step;	     /* the smallest granule in the lanes */
 };
+
+/*
+ * Puts the VMs of idx[0..m) that a fill moves into the lanes: those with a weight, or,
+ * when tier1 fits, those without (every VM with a weight then has its cap). The others get
+ * their result now: their floor, or their cap when tier1 fits and they have a weight. The
+ * loop keeps its sums and count in locals: the compiler must assume that a store to a lane
+ * could change anything reached through a pointer, and would store and load them again.
+ */
+static void pack(struct ctx *c, const __u32 *idx, size_t m, bool tier1_fits, struct pack_sums *ret)
+{
+	struct lanes *l = &c->l;
+	struct pack_sums sums = { .step = UINT64_MAX };
+	size_t n = 0;
+
+	for (size_t k = 0; k < m; k++) {
+		struct slot *s = &c->s[idx[k]];
+		__u32 weight = c->vms[idx[k]].weight;
+		bool filled = tier1_fits ? !weight : weight;
+
+		sum_add(&sums.cap, s->cap_bytes);
+		sum_add(&sums.tier1, weight ? s->cap_bytes : s->floor_bytes);
+		if (!filled || s->floor_bytes >= s->cap_bytes) {
+			s->x_bytes = filled || !tier1_fits ? s->floor_bytes : s->cap_bytes;
+			sum_add(&sums.fixed, s->x_bytes);
+			continue;
+		}
+		sum_add(&sums.fixed, s->floor_bytes);
+		l->x[n] = s->floor_bytes;
+		l->x_d[n] = (double)s->floor_bytes;
+		l->cap[n] = s->cap_bytes;
+		l->cap_d[n] = (double)s->cap_bytes;
+		l->mask[n] = ~(s->gran_bytes - 1);
+		l->gran_d[n] = (double)s->gran_bytes;
+		l->weight[n] = weight ? weight : 1;
+		l->scale[n] = (double)l->weight[n] * l->cap_d[n];
+		l->id[n] = idx[k];
+		sums.step = s->gran_bytes < sums.step ? s->gran_bytes : sums.step;
+		n++;
+	}
+	l->n = n;
+	*ret = sums;
+}
 
 /*
  * Fills idx[0..m) within budget: every VM between its floor and its cap, by weight when
  * short. Weight 0 is a tier below: it leaves its floor only once every weighted VM has its
  * cap, and then shares what is left by want. The caller checked Σ floor ≤ budget. With
  * exact false, only the granules below the continuous level are taken: the ideal that the
- * hysteresis looks at, which does not need the last granule; its level goes to c->ideal,
- * where the exact fill of the same group starts its search from.
+ * hysteresis looks at, which does not need the last granule. The exact fill looks for its
+ * level from nothing, as the ideal does: where the search starts does not change what it
+ * finds, the floors put the level far from the ideal's, and the sample gets close first.
  */
-static void fill(struct ctx *c, const __u32 *idx, size_t m, __u64 budget,
-		 const struct fill_sums *sums, bool exact)
+static void fill(struct ctx *c, const __u32 *idx, size_t m, __u64 budget, bool exact)
 {
 	struct lanes *l = &c->l;
-	__u64 step = UINT64_MAX;
 	struct level lv = { 0 };
-	bool tier1_fits;
-	u128 fixed = 0;
+	struct pack_sums sums;
+	__u64 spare;
 
-	if (sums->cap <= budget) {
+	/* Short even for the weighted VMs is what a fill is for: pack for that, then see. */
+	pack(c, idx, m, false, &sums);
+	if (sum_value(sums.cap) <= budget) {
 		for (size_t k = 0; k < m; k++)
 			c->s[idx[k]].x_bytes = c->s[idx[k]].cap_bytes;
-		c->ideal.lam = 0;
 		return;
 	}
-	tier1_fits = sums->tier1 <= budget;
-	l->n = 0;
-	for (size_t k = 0; k < m; k++) {
-		struct slot *s = &c->s[idx[k]];
-		__u32 weight = c->vms[idx[k]].weight;
-		bool filled = tier1_fits ? !weight : weight;
-		size_t j = l->n;
-
-		if (!filled || s->floor_bytes >= s->cap_bytes) {
-			s->x_bytes = filled || !tier1_fits ? s->floor_bytes : s->cap_bytes;
-			fixed += s->x_bytes;
-			continue;
-		}
-		fixed += s->floor_bytes;
-		l->x[j] = s->floor_bytes;
-		l->x_d[j] = (double)s->floor_bytes;
-		l->cap[j] = s->cap_bytes;
-		l->cap_d[j] = (double)s->cap_bytes;
-		l->mask[j] = ~(s->gran_bytes - 1);
-		l->gran_d[j] = (double)s->gran_bytes;
-		l->weight[j] = weight ? weight : 1;
-		l->scale[j] = (double)l->weight[j] * l->cap_d[j];
-		l->id[j] = idx[k];
-		step = s->gran_bytes < step ? s->gran_bytes : step;
-		l->n++;
-	}
+	if (sum_value(sums.tier1) <= budget)
+		pack(c, idx, m, true, &sums);
 	if (!l->n)
 		return;
-	/*
-	 * The exact fill starts looking where the ideal's level was, if the tiers agree, less
-	 * what the floors lifted above it would take at the ideal's slope.
-	 */
-	if (exact && c->ideal.lam > 0 && c->ideal_tier1 == tier1_fits) {
-		lv.lam = c->ideal.slope > 0 ? c->ideal.lam - sums->lift / c->ideal.slope : 0;
-		lv.lam = lv.lam > 0 ? lv.lam : c->ideal.lam / 2;
-	}
-	solve_level(l, (double)(budget - (__u64)fixed), &lv);
+	spare = budget - (__u64)sum_value(sums.fixed);
+	solve_level(l, (double)spare, &lv);
 	if (exact) {
-		level_fill(c, budget - (__u64)fixed, step, &lv);
+		level_fill(c, spare, sums.step, &lv);
 		return;
 	}
-	c->ideal = lv;
-	c->ideal_tier1 = tier1_fits;
 	for (size_t k = 0; k < l->n; k++)
 		c->s[l->id[k]].x_bytes = amount_at(l, k, lv.lam);
 }
@@ -767,10 +920,31 @@ static __u64 granule_of(const struct alloc_vm *v)
 /* --- one group: all VMs when spanning, else the VMs of one node ------------------------ */
 
 struct group_result {
-	__u64 total_bytes;
+	__u64 total_bytes; /* Σ target */
+	__u64 want_bytes;  /* Σ want */
+	size_t nr_short, nr_held;
 	__u32 dropped_reasons;
 	bool overcommitted;
 };
+
+static bool is_held(enum alloc_reason r)
+{
+	return r == ALLOC_HOLD_PRESSURE || r == ALLOC_HOLD_RATE || r == ALLOC_HOLD_HYSTERESIS ||
+	       r == ALLOC_SHRINK_STEP || r == ALLOC_HOLD_IN_USE;
+}
+
+/* VM i's target, straight into the caller's array, and what the summary counts of it. */
+static void put_target(struct ctx *c, __u32 i, __u64 x, enum alloc_reason r,
+		       struct group_result *ret)
+{
+	__u64 want = c->w[i].want_bytes;
+
+	c->t[i] = (struct alloc_target){ .target_bytes = x, .want_bytes = want, .reason = r };
+	ret->total_bytes += x;
+	ret->want_bytes += want;
+	ret->nr_short += x < want;
+	ret->nr_held += is_held(r);
+}
 
 /*
  * When the holds don't fit, the limits give way in this order: the step first (a faster
@@ -785,11 +959,9 @@ static const enum alloc_reason drop_order[] = {
 
 static bool shrunk_recently(const struct alloc_host *h, const struct alloc_vm *v)
 {
-	if (!v->last_shrink_ns)
-		return false;
 	/* A clock that went back counts as recent: when in doubt, don't shrink. */
-	return h->now_ns < v->last_shrink_ns ||
-	       h->now_ns - v->last_shrink_ns < h->shrink_interval_ns;
+	return (v->last_shrink_ns != 0) & ((h->now_ns < v->last_shrink_ns) |
+					   (h->now_ns - v->last_shrink_ns < h->shrink_interval_ns));
 }
 
 /*
@@ -803,10 +975,10 @@ static __u64 step_floor(const struct alloc_host *h, __u64 a, __u64 g)
 					   : (__u64)((u128)a * h->shrink_step_pct / 100);
 	__u64 to = a - step;
 	__u64 down = to & ~(g - 1);
-	u128 up = down == to ? down : (u128)down + g;
 
-	if (up < a)
-		return (__u64)up;
+	/* to, rounded up, if below a; the test does not overflow where down + g would. */
+	if (down == to ? to < a : a - down > g)
+		return down == to ? to : down + g;
 	return a ? (a - 1) & ~(g - 1) : 0;
 }
 
@@ -814,25 +986,18 @@ static __u64 step_floor(const struct alloc_host *h, __u64 a, __u64 g)
  * Sets VM i's floor (its minimum at least) and cap: its want (or the floor, if above), or
  * the floor itself when held.
  */
-static void set_floor(struct ctx *c, __u32 i, __u64 f, enum alloc_reason cause, bool held)
+static inline void set_floor(struct ctx *c, __u32 i, __u64 f, enum alloc_reason cause, bool held)
 {
 	struct work *w = &c->w[i];
 	struct slot *s = &c->s[i];
+	__u64 min = c->vms[i].minimum_bytes;
 
-	if (f <= c->vms[i].minimum_bytes) {
-		f = c->vms[i].minimum_bytes;
-		cause = CAUSE_NONE;
-	}
-	w->cause = cause;
+	w->cause = f <= min ? CAUSE_NONE : cause;
+	f = f <= min ? min : f;
 	s->floor_bytes = f;
-	s->cap_bytes = held || f > w->want_bytes ? f : w->want_bytes;
+	s->cap_bytes = (held | (f > w->want_bytes)) ? f : w->want_bytes;
 }
 
-/*
- * The floor that the transition limits put under VM i, given its ideal, and why. The
- * conditions come in no order a branch predictor could learn, so all are worked out and
- * one is picked.
- */
 /*
  * What VM i's guest uses, as a floor: its demand and ALLOC_IN_USE_MARGIN_PCT more, rounded
  * up to a granule, at most a. The margin is room for the guest kernel's own free pages and
@@ -844,7 +1009,7 @@ static __u64 in_use(const struct ctx *c, __u32 i, __u64 a)
 	__u64 g = c->s[i].gran_bytes, d = c->vms[i].demand_bytes;
 
 	d = d > a ? a : d + d / 100 * ALLOC_IN_USE_MARGIN_PCT;
-	return d >= a || a - d < g ? a : (d + g - 1) & ~(g - 1);
+	return ((d >= a) | (a - d < g)) ? a : (d + g - 1) & ~(g - 1);
 }
 
 /*
@@ -852,70 +1017,83 @@ static __u64 in_use(const struct ctx *c, __u32 i, __u64 a)
  * the same plan on what others leave over, or the next plan, starting from there, would
  * judge it anew and the plans would not settle.
  */
-static void hold_floor(struct ctx *c, __u32 i, __u64 f, enum alloc_reason why, __u64 ideal)
+static inline void hold_floor(struct ctx *c, __u32 i, __u64 f, enum alloc_reason why, __u64 ideal)
 {
 	__u64 a = c->w[i].held_bytes;
 
-	set_floor(c, i, f, why, why != ALLOC_SHRINK_STEP && f == a && ideal < a);
+	set_floor(c, i, f, why, (why != ALLOC_SHRINK_STEP) & (f == a) & (ideal < a));
 }
 
+/*
+ * The floor that the transition limits put under VM i, given its ideal, and why. The
+ * conditions come in no order a branch predictor could learn, so all are worked out (with
+ * & and |, where && and || would each be a branch) and one is picked, the strongest last.
+ */
 static void transition_floor(struct ctx *c, __u32 i, __u64 ideal)
 {
 	const struct alloc_vm *v = &c->vms[i];
 	__u64 a = c->w[i].held_bytes, step = step_floor(c->h, a, c->s[i].gran_bytes);
-	__u64 used = in_use(c, i, a);
+	__u64 used = in_use(c, i, a), f;
 	bool rate = shrunk_recently(c->h, v);
-	bool hyst = ideal < a && (u128)(a - ideal) * 100 < (u128)a * c->h->hysteresis_pct;
-	enum alloc_reason why = v->pressure   ? ALLOC_HOLD_PRESSURE
-				: rate	      ? ALLOC_HOLD_RATE
-				: hyst	      ? ALLOC_HOLD_HYSTERESIS
-				: used > step ? ALLOC_HOLD_IN_USE
-					      : ALLOC_SHRINK_STEP;
+	bool hyst = (ideal < a) & ((u128)(a - ideal) * 100 < (u128)a * c->h->hysteresis_pct);
+	enum alloc_reason why = used > step ? ALLOC_HOLD_IN_USE : ALLOC_SHRINK_STEP;
 
+	why = hyst ? ALLOC_HOLD_HYSTERESIS : why;
+	why = rate ? ALLOC_HOLD_RATE : why;
+	why = v->pressure ? ALLOC_HOLD_PRESSURE : why;
+	f = why == ALLOC_SHRINK_STEP ? step : why == ALLOC_HOLD_IN_USE ? used : a;
 	c->w[i].used_bytes = used;
 	c->w[i].ideal_bytes = ideal;
-	hold_floor(c, i,
-		   why == ALLOC_SHRINK_STEP   ? step
-		   : why == ALLOC_HOLD_IN_USE ? used
-					      : a,
-		   why, ideal);
+	hold_floor(c, i, f, why, ideal);
 }
 
 /*
  * How far VM i's floor lies above its minimum, by kind of limit: under a rate, hysteresis or
  * step floor lies the in-use floor, which stays when those give way.
  */
-static void add_excess(const struct ctx *c, __u32 i, u128 *excess)
+static void add_excess(const struct ctx *c, __u32 i, struct sum128 *excess)
 {
 	const struct work *w = &c->w[i];
 	__u64 f = c->s[i].floor_bytes, min = c->vms[i].minimum_bytes;
 	__u64 used = w->used_bytes < f ? w->used_bytes : f;
+	/* | and ?: rather than branches: the causes come in no order a predictor could learn. */
+	bool whole =
+		(w->cause == ALLOC_HOLD_PRESSURE) | (w->cause == ALLOC_HOLD_IN_USE) | (used <= min);
 
-	if (w->cause == ALLOC_HOLD_PRESSURE || w->cause == ALLOC_HOLD_IN_USE || used <= min) {
-		excess[w->cause] += f - min;
-		return;
-	}
-	excess[ALLOC_HOLD_IN_USE] += used - min;
-	excess[w->cause] += f - used;
-}
-
-static void add_sums(const struct ctx *c, __u32 i, struct fill_sums *sums)
-{
-	sums->cap += c->s[i].cap_bytes;
-	sums->tier1 += c->vms[i].weight ? c->s[i].cap_bytes : c->s[i].floor_bytes;
+	sum_add(&excess[ALLOC_HOLD_IN_USE], whole ? 0 : used - min);
+	sum_add(&excess[w->cause], whole ? f - min : f - used);
 }
 
 /* How far a kind that gives way only in part still lifts its floors: keep/of of it. */
 struct give_way {
 	enum alloc_reason last; /* the last kind dropped */
-	u128 keep, of;
+	u128 keep, of;		/* keep < of */
+	__u64 frac;		/* keep/of in 64-bit fixed point, rounded down; of < 2^64 */
 };
+
+/*
+ * a * keep / of, rounded down. A 128-bit division is a library call around a divide
+ * instruction of some 45 cycles, for most VMs when a limit gives way in part; instead a
+ * multiplication by keep/of in fixed point, which falls short of the quotient by less
+ * than a/2^64, so by less than one: what is left over says whether to add it.
+ */
+static __u64 scaled(__u64 a, const struct give_way *g)
+{
+	__u64 of = (__u64)g->of, q;
+	u128 rest;
+
+	if (g->of > UINT64_MAX)
+		return (__u64)((u128)a * g->keep / g->of);
+	q = (__u64)(((u128)a * g->frac) >> 64);
+	rest = (u128)a * (__u64)g->keep - (u128)q * of;
+	return q + (rest >= of);
+}
 
 /* base + (f - base) * keep/of, rounded down to the granule: a floor lowered in part. */
 static __u64 lowered(const struct ctx *c, __u32 i, __u64 base, __u64 f, const struct give_way *g)
 {
 	__u64 gran = c->s[i].gran_bytes;
-	__u64 x = base + (__u64)((u128)(f - base) * g->keep / g->of);
+	__u64 x = base + scaled(f - base, g);
 
 	return x & ~(gran - 1);
 }
@@ -928,72 +1106,63 @@ static void give_way(struct ctx *c, __u32 i, __u32 dropped, const struct give_wa
 {
 	const struct work *w = &c->w[i];
 	enum alloc_reason cause = w->cause;
-	__u64 min = c->vms[i].minimum_bytes, f = c->s[i].floor_bytes, ideal = c->s[i].x_bytes;
+	__u64 min = c->vms[i].minimum_bytes, f = c->s[i].floor_bytes, ideal = w->ideal_bytes;
 	__u64 use = w->used_bytes > min ? (w->used_bytes < f ? w->used_bytes : f) : min;
 
-	if (cause == ALLOC_HOLD_PRESSURE || cause == ALLOC_HOLD_IN_USE) {
-		hold_floor(c, i, cause == g->last ? lowered(c, i, min, f, g) : 0, cause, ideal);
-	} else if (cause == g->last) {
-		hold_floor(c, i, lowered(c, i, use, f, g), cause, ideal);
-	} else if (!(dropped & (1U << ALLOC_HOLD_IN_USE))) {
-		hold_floor(c, i, use, ALLOC_HOLD_IN_USE, ideal);
-	} else {
-		hold_floor(c, i, g->last == ALLOC_HOLD_IN_USE ? lowered(c, i, min, use, g) : 0,
-			   ALLOC_HOLD_IN_USE, ideal);
-	}
+	bool own = cause == ALLOC_HOLD_PRESSURE || cause == ALLOC_HOLD_IN_USE;
+	__u64 to;
+
+	if (own)
+		to = cause == g->last ? lowered(c, i, min, f, g) : 0;
+	else if (cause == g->last)
+		to = lowered(c, i, use, f, g);
+	else if (!(dropped & (1U << ALLOC_HOLD_IN_USE)))
+		to = use;
+	else
+		to = g->last == ALLOC_HOLD_IN_USE ? lowered(c, i, min, use, g) : 0;
+	/* One call: four would each get their copy of hold_floor(), or none would. */
+	hold_floor(c, i, to, own || cause == g->last ? cause : ALLOC_HOLD_IN_USE, ideal);
 }
 
 /*
  * Puts transition floors under idx[0..m), given their ideal in x. When they don't fit the
  * budget, kinds of limits give way in drop_order until they do: all but the last entirely,
- * the last only as far as needed, pro rata over its VMs. Returns the kinds that gave way;
- * ret_sums: what the exact fill needs, and how far above their ideal the floors lift the
- * VMs (which moves the level the exact fill will find).
+ * the last only as far as needed, pro rata over its VMs. Returns the kinds that gave way.
  */
-static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget,
-			struct fill_sums *ret_sums)
+static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
 {
-	u128 excess[ALLOC_NR_REASONS + 1] = { 0 }, sum = 0, lift = 0;
+	struct sum128 excess[ALLOC_NR_REASONS + 1] = { 0 }, floors = { 0 };
 	struct give_way g = { .last = CAUSE_NONE, .keep = 0, .of = 1 };
 	__u32 dropped = 0;
+	u128 sum;
 
-	memset(ret_sums, 0, sizeof(*ret_sums));
 	for (size_t k = 0; k < m; k++) {
 		__u32 i = idx[k];
-		__u64 ideal = c->s[i].x_bytes;
 
-		transition_floor(c, i, ideal);
-		sum += c->s[i].floor_bytes;
+		transition_floor(c, i, c->s[i].x_bytes);
+		sum_add(&floors, c->s[i].floor_bytes);
 		add_excess(c, i, excess);
-		lift += c->s[i].floor_bytes > ideal ? c->s[i].floor_bytes - ideal : 0;
-		add_sums(c, i, ret_sums);
 	}
-	ret_sums->lift = (double)lift;
+	sum = sum_value(floors);
 	/* Cumulative: with the rate limit gone, a VM that was held by hysteresis has no step. */
 	for (size_t d = 0; sum > budget && d < sizeof(drop_order) / sizeof(drop_order[0]); d++) {
+		u128 ex = sum_value(excess[drop_order[d]]);
+
 		g.last = drop_order[d];
-		if (sum - excess[g.last] < budget) {
-			g.keep = budget - (sum - excess[g.last]);
-			g.of = excess[g.last];
+		if (sum - ex < budget) {
+			g.keep = budget - (sum - ex);
+			g.of = ex;
+			g.frac = ex <= UINT64_MAX ? (__u64)((g.keep << 64) / ex) : 0;
 		}
-		sum -= excess[g.last];
+		sum -= ex;
 		dropped |= 1U << g.last;
 	}
-	if (!dropped)
-		return 0;
-	memset(ret_sums, 0, sizeof(*ret_sums));
-	lift = 0;
-	for (size_t k = 0; k < m; k++) {
+	for (size_t k = 0; dropped && k < m; k++) {
 		__u32 i = idx[k];
 
 		if (dropped & (1U << c->w[i].cause))
 			give_way(c, i, dropped, &g);
-		lift += c->s[i].floor_bytes > c->s[i].x_bytes
-				? c->s[i].floor_bytes - c->s[i].x_bytes
-				: 0;
-		add_sums(c, i, ret_sums);
 	}
-	ret_sums->lift = (double)lift;
 	return dropped;
 }
 
@@ -1014,43 +1183,60 @@ static enum alloc_reason reason_of(const struct ctx *c, __u32 i)
 	return ALLOC_WEIGHT;
 }
 
-/* Floors at the minimums, caps at the wants: prepare_vm() left them so. */
-static void plan_group(struct ctx *c, const __u32 *idx, size_t m, __u64 budget,
+/*
+ * Plans idx[0..m) against budget. Floors at the minimums, caps at the wants, and sum_min
+ * their minimums added up: prepare_vm() left them so.
+ */
+static void plan_group(struct ctx *c, const __u32 *idx, size_t m, __u64 budget, u128 sum_min,
 		       struct group_result *ret)
 {
-	struct fill_sums sums = { 0 };
-	u128 sum_min = 0;
+	/* A local: through ret, every store to a target would make the compiler reload it. */
+	struct group_result g = { 0 };
 
-	memset(ret, 0, sizeof(*ret));
-	for (size_t k = 0; k < m; k++) {
-		sum_min += c->vms[idx[k]].minimum_bytes;
-		add_sums(c, idx[k], &sums);
-	}
 	if (sum_min > budget) {
 		/* The budget can't be met: minimums win, and the caller raises the alarm. */
-		ret->overcommitted = true;
-		for (size_t k = 0; k < m; k++) {
-			c->t[idx[k]].target_bytes = c->vms[idx[k]].minimum_bytes;
-			c->t[idx[k]].reason = ALLOC_OVERCOMMIT;
-			ret->total_bytes += c->vms[idx[k]].minimum_bytes;
-		}
+		g.overcommitted = true;
+		for (size_t k = 0; k < m; k++)
+			put_target(c, idx[k], c->vms[idx[k]].minimum_bytes, ALLOC_OVERCOMMIT, &g);
+		*ret = g;
 		return;
 	}
-	c->ideal.lam = 0;
-	fill(c, idx, m, budget, &sums, false);
+	fill(c, idx, m, budget, false);
 	/* The host reserve is sacred: limits that don't fit give way. */
-	ret->dropped_reasons = set_limits(c, idx, m, budget, &sums);
-	fill(c, idx, m, budget, &sums, true);
-	for (size_t k = 0; k < m; k++) {
-		__u32 i = idx[k];
-
-		c->t[i].target_bytes = c->s[i].x_bytes;
-		c->t[i].reason = reason_of(c, i);
-		ret->total_bytes += c->s[i].x_bytes;
-	}
+	g.dropped_reasons = set_limits(c, idx, m, budget);
+	fill(c, idx, m, budget, true);
+	for (size_t k = 0; k < m; k++)
+		put_target(c, idx[k], c->s[idx[k]].x_bytes, reason_of(c, idx[k]), &g);
+	*ret = g;
 }
 
 /* --- the plan ---------------------------------------------------------------------- */
+
+/*
+ * demand × (1 + buffer/100), rounded up, into [minimum, maximum], up to a granule, never
+ * above maximum; *ret_capped: whether it was above maximum before. In 64 bits unless the
+ * demand is so large they could overflow: the 128-bit division is a library call.
+ */
+static __u64 want_of(const struct alloc_vm *v, __u64 g, bool *ret_capped)
+{
+	__u64 min = v->minimum_bytes, max = v->maximum_bytes, raw, up;
+	u128 wide;
+
+	if (v->demand_bytes > UINT64_MAX / 2100) {
+		wide = ((u128)v->demand_bytes * (100 + v->buffer_pct) + 99) / 100;
+		*ret_capped = wide > max;
+		raw = wide > max ? max : (__u64)wide;
+	} else {
+		raw = (v->demand_bytes * (100 + v->buffer_pct) + 99) / 100;
+		*ret_capped = raw > max;
+	}
+	raw = raw < min ? min : raw;
+	raw = raw > max ? max : raw;
+	/* Rounded up: the last byte of its granule and one more, but not past max (nor 2^64). */
+	up = raw | (g - 1);
+	up = up >= max ? max : up + 1;
+	return raw & (g - 1) ? up : raw;
+}
 
 /*
  * Checks VM i and works out its want = demand × (1 + buffer/100), into [minimum, maximum],
@@ -1063,7 +1249,6 @@ static int prepare_vm(struct ctx *c, __u32 i)
 	struct work *w = &c->w[i];
 	struct slot *s = &c->s[i];
 	__u64 g = granule_of(v), a = v->assigned_bytes;
-	u128 raw, want;
 
 	if (v->minimum_bytes > v->maximum_bytes || v->weight > ALLOC_WEIGHT_MAX ||
 	    v->buffer_pct < ALLOC_BUFFER_MIN_PCT || v->buffer_pct > ALLOC_BUFFER_MAX_PCT ||
@@ -1071,17 +1256,7 @@ static int prepare_vm(struct ctx *c, __u32 i)
 		return -EINVAL;
 	if (!c->h->numa_spanning && (v->node < -1 || v->node >= (int)c->h->nr_nodes))
 		return -EINVAL;
-	/* 128-bit division is a library call: only when 64 bits could overflow. */
-	if (v->demand_bytes <= UINT64_MAX / 2100)
-		raw = (v->demand_bytes * (100 + v->buffer_pct) + 99) / 100;
-	else
-		raw = ((u128)v->demand_bytes * (100 + v->buffer_pct) + 99) / 100;
-	want = raw < v->minimum_bytes	? v->minimum_bytes
-	       : raw > v->maximum_bytes ? v->maximum_bytes
-					: raw;
-	want = (want + g - 1) & ~(u128)(g - 1);
-	w->want_bytes = want > v->maximum_bytes ? v->maximum_bytes : (__u64)want;
-	w->capped = raw > v->maximum_bytes;
+	w->want_bytes = want_of(v, g, &w->capped);
 	w->held_bytes = a < v->minimum_bytes   ? v->minimum_bytes
 			: a > v->maximum_bytes ? v->maximum_bytes
 					       : a;
@@ -1089,22 +1264,19 @@ static int prepare_vm(struct ctx *c, __u32 i)
 	s->gran_bytes = g;
 	s->floor_bytes = v->minimum_bytes;
 	s->cap_bytes = w->want_bytes;
-	c->t[i].want_bytes = w->want_bytes;
 	c->idx[i] = i;
+	sum_add(&c->min_sum[c->h->numa_spanning ? 0 : v->node + 1], v->minimum_bytes);
 	return 0;
 }
 
-static void summarize(const struct ctx *c, size_t n, struct alloc_summary *sum)
+/* Adds a group's counts to the summary. */
+static void add_group(struct alloc_summary *sum, const struct group_result *g)
 {
-	for (size_t i = 0; i < n; i++) {
-		enum alloc_reason r = c->t[i].reason;
-
-		sum->want_bytes += c->t[i].want_bytes;
-		sum->nr_short += c->t[i].target_bytes < c->t[i].want_bytes;
-		sum->nr_held += r == ALLOC_HOLD_PRESSURE || r == ALLOC_HOLD_RATE ||
-				r == ALLOC_HOLD_HYSTERESIS || r == ALLOC_SHRINK_STEP ||
-				r == ALLOC_HOLD_IN_USE;
-	}
+	sum->total_bytes += g->total_bytes;
+	sum->want_bytes += g->want_bytes;
+	sum->nr_short += g->nr_short;
+	sum->nr_held += g->nr_held;
+	sum->dropped_reasons |= g->dropped_reasons;
 }
 
 /* Spanning off: idx becomes the VMs of node 0, then node 1, ...; the unplaced go first. */
@@ -1112,6 +1284,7 @@ static void plan_nodes(struct ctx *c, size_t n, struct alloc_summary *sum)
 {
 	size_t start[ALLOC_MAX_NODES + 2] = { 0 };
 	const struct alloc_host *h = c->h;
+	struct group_result unplaced = { 0 };
 
 	for (size_t i = 0; i < n; i++)
 		start[c->vms[i].node + 2]++;
@@ -1120,26 +1293,22 @@ static void plan_nodes(struct ctx *c, size_t n, struct alloc_summary *sum)
 	for (size_t i = 0; i < n; i++)
 		c->idx[start[c->vms[i].node + 1]++] = (__u32)i;
 	/* start[k + 1] is now the end of node k's VMs, start[0] that of the unplaced. */
-	for (size_t k = 0; k < start[0]; k++) {
-		__u32 i = c->idx[k];
-
-		c->t[i].target_bytes = c->vms[i].minimum_bytes;
-		c->t[i].reason = ALLOC_NO_NODE;
-		sum->total_bytes += c->vms[i].minimum_bytes;
-		sum->nr_unplaced++;
-	}
+	for (size_t k = 0; k < start[0]; k++)
+		put_target(c, c->idx[k], c->vms[c->idx[k]].minimum_bytes, ALLOC_NO_NODE, &unplaced);
+	add_group(sum, &unplaced);
+	sum->nr_unplaced = start[0];
 	for (size_t node = 0; node < h->nr_nodes; node++) {
 		size_t from = start[node], to = start[node + 1];
 		struct group_result g;
 
-		plan_group(c, c->idx + from, to - from, h->node_budget_bytes[node], &g);
+		plan_group(c, c->idx + from, to - from, h->node_budget_bytes[node],
+			   sum_value(c->min_sum[node + 1]), &g);
+		add_group(sum, &g);
 		sum->node_total_bytes[node] = g.total_bytes;
-		sum->total_bytes += g.total_bytes;
 		if (g.overcommitted)
 			sum->overcommitted_nodes |= 1ULL << node;
 		if (g.dropped_reasons)
 			sum->holds_dropped_nodes |= 1ULL << node;
-		sum->dropped_reasons |= g.dropped_reasons;
 	}
 	sum->overcommitted = sum->overcommitted_nodes;
 }
@@ -1180,7 +1349,6 @@ static int ctx_alloc(struct ctx *c, size_t n)
 		CARVE(l->scale);
 		CARVE(c->s);
 		CARVE(c->w);
-		CARVE(c->t);
 		CARVE(l->id);
 		CARVE(l->weight);
 		CARVE(l->todo);
@@ -1215,20 +1383,18 @@ int alloc_plan(const struct alloc_host *h, const struct alloc_vm *vms, size_t n,
 		err = prepare_vm(&c, i);
 	if (err)
 		goto out;
+	/* The inputs are good: from here on the targets go straight where they belong. */
+	c.t = ret_targets;
 	if (h->numa_spanning) {
 		struct group_result g;
 
-		plan_group(&c, c.idx, n, h->budget_bytes, &g);
-		sum.total_bytes = g.total_bytes;
+		plan_group(&c, c.idx, n, h->budget_bytes, sum_value(c.min_sum[0]), &g);
+		add_group(&sum, &g);
 		sum.overcommitted = g.overcommitted;
-		sum.dropped_reasons = g.dropped_reasons;
 	} else {
 		plan_nodes(&c, n, &sum);
 	}
 	sum.holds_dropped = sum.dropped_reasons;
-	summarize(&c, n, &sum);
-	if (n)
-		memcpy(ret_targets, c.t, n * sizeof(*c.t));
 	*ret_summary = sum;
 out:
 	free(c.block);
