@@ -77,6 +77,8 @@ void vms_relax(struct daemon *d, struct vm *vm);
 
 /* tick.c */
 void tick_run(struct daemon *d);
+/* What the planned VMs have, summed: a pending VM is already taken out of the budget. */
+__u64 tick_assigned_bytes(const struct daemon *d);
 int host_memory_read(const char *sysfs_node_dir, struct host_memory *ret);
 
 /* set.c: the reply to `dynmem set VM key=value...` (args is modified), JSON. */

@@ -138,19 +138,10 @@ static void node_metrics(FILE *out, struct daemon *d)
 {
 	header(out, "node_budget_bytes", "gauge",
 	       "Memory a NUMA node's VMs share when spanning is off: its RAM less its share of the "
-	       "reserve and its VMMs' overhead");
+	       "reserve and its VMMs' overhead and pending memory");
 	for (unsigned int n = 0; n < d->host.nr_nodes; n++)
 		fprintf(out, "dynmem_node_budget_bytes{node=\"%u\"} %llu\n", n,
 			(unsigned long long)d->node_budget_bytes[n]);
-}
-
-static __u64 host_assigned(struct daemon *d)
-{
-	__u64 sum = 0;
-
-	for (struct vm *vm = d->vms; vm; vm = vm->next)
-		sum += vm->assigned_bytes;
-	return sum;
 }
 
 int prom_format(FILE *out, struct daemon *d)
@@ -162,7 +153,7 @@ int prom_format(FILE *out, struct daemon *d)
 		    "Memory the VMs share: RAM less the reserve and the VMMs' overhead",
 		    (double)d->budget_bytes);
 	host_metric(out, "host_assigned_bytes", "gauge", "Memory the VMs have now, summed",
-		    (double)host_assigned(d));
+		    (double)tick_assigned_bytes(d));
 	node_metrics(out, d);
 	host_metric(out, "host_overcommitted", "gauge", "1 when the minimums alone exceed the budget",
 		    d->summary.overcommitted);
@@ -185,7 +176,7 @@ int prom_format(FILE *out, struct daemon *d)
 	vm_metric(out, d, "vm_degraded", "gauge",
 		  "1 while something keeps dynmem from seeing or acting on the VM (see dynmem status)",
 		  degraded);
-	vm_metric(out, d, "vm_pending", "gauge", "1 while the VM's size is not known yet: not planned",
+	vm_metric(out, d, "vm_pending", "gauge", "1 while the VM is not planned: its size unknown or its guest booting",
 		  pending);
 	observer_metrics(out, d);
 	enforcer_metrics(out, d, false);

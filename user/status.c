@@ -143,10 +143,8 @@ static json_object *host_json(struct daemon *d)
 {
 	json_object *o = json_object_new_object(), *hooks_obj = json_object_new_object();
 	json_object *enf = json_object_new_object();
-	__u64 assigned = 0;
+	__u64 assigned = tick_assigned_bytes(d);
 
-	for (struct vm *vm = d->vms; vm; vm = vm->next)
-		assigned += vm->assigned_bytes;
 	add_u64(o, "total_bytes", d->host.total_bytes);
 	add_u64(o, "reserve_bytes", d->reserve_bytes);
 	add_u64(o, "overhead_bytes", d->overhead_bytes);

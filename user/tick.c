@@ -111,15 +111,31 @@ static __u64 vm_committed(const struct vm *vm)
 
 /*
  * A ballooned VM is not planned until QEMU has said its balloon's size and its guest has
- * reported once (its balloon driver is up): acting blind could yank its memory, and a guest
- * still booting keeps what it booted with, as Hyper-V leaves a VM its startup RAM (in the lab,
- * a booting guest's few touched pages read as its demand and it was ballooned mid-boot). It
- * counts at what it may hold: its balloon's size when known, else what the host backs for it
- * when the cgroup says, else its maximum.
+ * reported once (its balloon driver is up), or VM_BOOT_GRACE_NS have passed without a report:
+ * acting blind could yank its memory, and a guest still booting keeps its balloon's size, as
+ * Hyper-V leaves a booting VM its startup RAM (in the lab, a booting guest's few touched pages
+ * read as its demand and it was ballooned mid-boot). It counts at what it may hold: its
+ * balloon's size when known, else what the host backs for it when the cgroup says, else its
+ * maximum. A guest that never reports (no balloon driver, no stats) is planned from the host's
+ * view once the grace is over.
  */
-static bool vm_pending(const struct vm *vm)
+#define VM_BOOT_GRACE_NS (300ULL * 1000000000ULL)
+
+static bool vm_pending(struct vm *vm, __u64 now_ns)
 {
-	return vm->enforce[ENFORCER_BALLOON] && (!vm->balloon_actual_bytes || !vm->guest.valid);
+	bool booting;
+
+	if (!vm->enforce[ENFORCER_BALLOON])
+		return false;
+	if (!vm->balloon_actual_bytes)
+		return true;
+	booting = !vm->guest.valid && now_ns - vm->qmp_ready_ns < VM_BOOT_GRACE_NS;
+	if (!vm->guest.valid && !booting && !vm->no_report_warned)
+		log_warn("vm %s: no balloon report from its guest %llu s after QMP came up (is its "
+			 "virtio-balloon driver loaded?): planned from what the host sees",
+			 vm->cfg.name, VM_BOOT_GRACE_NS / 1000000000ULL);
+	vm->no_report_warned = !vm->guest.valid && !booting;
+	return booting;
 }
 
 static __u64 vm_held_bytes(const struct vm *vm)
@@ -249,7 +265,7 @@ static void decide_and_act(struct daemon *d)
 		vm->assigned_bytes = vm_assigned(vm);
 		vm->node = vm_node(d, vm);
 		vm_demand(d, vm);
-		vm->pending = vm_pending(vm);
+		vm->pending = vm_pending(vm, loop_now_ns());
 		if (vm->pending)
 			continue;
 		has[i] = vm->assigned_bytes;
@@ -301,6 +317,15 @@ static void publish(struct daemon *d)
 		log_warn("cannot write the metrics to %s: %s", d->cfg.host.textfile,
 			 strerror(-err));
 	d->prom_error = err;
+}
+
+__u64 tick_assigned_bytes(const struct daemon *d)
+{
+	__u64 sum = 0;
+
+	for (const struct vm *vm = d->vms; vm; vm = vm->next)
+		sum += vm->pending ? 0 : vm->assigned_bytes;
+	return sum;
 }
 
 void tick_run(struct daemon *d)

@@ -33,6 +33,8 @@ struct vm {
 	__u32 slot;
 	struct qmp *qmp;
 	bool qmp_ready;
+	__u64 qmp_ready_ns; /* when this QMP session came up */
+	bool no_report_warned;
 	__u64 qmp_retry_ns; /* when to try connecting again */
 
 	/* What was seen. */
@@ -46,7 +48,7 @@ struct vm {
 	__u64 bursts; /* observer bursts since the last tick */
 
 	/* What was decided. */
-	bool pending; /* not planned: its size is not known yet */
+	bool pending; /* not planned: its size not known yet, or its guest still booting */
 	struct demand demand;
 	__u64 assigned_bytes; /* what the guest has now */
 	__u64 target_bytes;

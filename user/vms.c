@@ -145,7 +145,11 @@ static void qmp_on_ready(struct vm *vm, __u64 now_ns)
 		 qmp_qemu_version(vm->qmp));
 	vm->qmp_error[0] = '\0';
 	vm->qmp_ready = true;
+	vm->qmp_ready_ns = now_ns;
 	vm->qmp_backoff_s = 0;
+	/* Maybe a new QEMU, whose guest boots again: only its own reports count. */
+	memset(&vm->guest, 0, sizeof(vm->guest));
+	memset(&vm->guest_prev, 0, sizeof(vm->guest_prev));
 	qmp_set_stats_interval(vm->qmp, BALLOON_DEVICE, interval_s ?: 1, on_stats_interval, vm,
 			       QMP_COMMAND_TIMEOUT_NS, now_ns);
 	qmp_query_balloon(vm->qmp, on_balloon_info, vm, QMP_COMMAND_TIMEOUT_NS, now_ns);
@@ -358,7 +362,7 @@ static void measure_overhead(struct vm *vm, __u64 now_ns)
 		return;
 	/* Unreadable: without that part. */
 	overhead_cgroup_kernel(vm->cgroup_fd, &kernel);
-	overhead_cgroup_mapped_files(vm->cgroup_fd, &files);
+	overhead_cgroup_mapped_files(vm->cgroup_fd, rss.guest_bytes - rss.guest_anon_bytes, &files);
 	vm->overhead_bytes = rss.own_bytes + kernel + files;
 	vm->overhead_measured_ns = now_ns;
 }

@@ -186,7 +186,8 @@ check "a QEMU with only a QMP socket is adopted into dynmem.slice/adopt.scope" w
 
 # A guest still booting keeps what it booted with (Hyper-V's startup RAM) until it reports.
 balloons_to() { grep -c "\"socket\": \"$tmp/$1.qmp\", \"execute\": \"balloon\"" "$tmp/qmp.log"; }
-check "a guest that has not reported yet is not planned" [ "$(vm adopt reason)" = pending ]
+booting() { [[ $(vm adopt reason) == pending && $(vm adopt balloon_actual_bytes) -gt 0 ]]; }
+check "a guest that has not reported yet is not planned (its balloon's size known)" wait_for 5 booting
 check "... nor ballooned" [ "$(balloons_to adopt)" = 0 ]
 rm "$tmp/adopt.qmp.booting"
 planned() { [[ $(vm adopt reason) != pending ]]; }
@@ -197,7 +198,7 @@ check "... and ballooned ($(vm adopt target_bytes) B)" wait_for 10 test "$(ballo
 # Each NUMA node's budget: within the node (its RAM less its share of the reserve).
 node_budgets() {
 	status | python3 -c "import json,sys; h=json.load(sys.stdin)['host']; n=h['numa_nodes']
-sys.exit(not (len(n) == h['nodes'] and all(0 < x['budget_bytes'] < x['total_bytes'] for x in n)))"
+sys.exit(not (0 < len(n) == h['nodes'] and all(0 < x['budget_bytes'] < x['total_bytes'] for x in n)))"
 }
 check "status says each NUMA node's budget" node_budgets
 check "textfile written with mode 0644" [ "$(stat -c %a "$tmp/dynmem.prom")" = 644 ]
