@@ -85,7 +85,7 @@ static int find_fixtures(void **state)
 static struct overhead_rss split_fixture(__u64 min_mapping_bytes)
 {
 	char path[PATH_MAX + 32];
-	struct overhead_rss rss = { 0xdead, 0xdead };
+	struct overhead_rss rss = { 0xdead, 0xdead, 0xdead };
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/qemu.smaps", fixtures);
@@ -104,7 +104,7 @@ static __u64 rss_of_fixture(__u64 min_mapping_bytes)
 static struct overhead_rss split_text(const char *text, __u64 min_mapping_bytes)
 {
 	FILE *f = fmemopen((void *)text, strlen(text), "r");
-	struct overhead_rss rss = { 0xdead, 0xdead };
+	struct overhead_rss rss = { 0xdead, 0xdead, 0xdead };
 
 	assert_non_null(f);
 	assert_int_equal(overhead_smaps_rss(f, min_mapping_bytes, &rss), 0);
@@ -125,6 +125,8 @@ static void only_large_mappings_count(void **state)
 	(void)state;
 	assert_int_equal(rss_of_fixture(1 * GiB), GUEST_RSS);
 	assert_int_equal(rss_of_fixture(512 * MiB), GUEST_RSS);
+	/* Guest RAM here is anonymous: none of it is file-backed. */
+	assert_int_equal(split_fixture(1 * GiB).guest_anon_bytes, GUEST_RSS);
 }
 
 /* QEMU's own: the Anonymous bytes of every smaller mapping; its text and libc are not. */
@@ -331,7 +333,7 @@ static void cgroup_sums_its_processes(void **state)
 static void cgroup_empty_is_zero(void **state)
 {
 	struct fixture *fx = *state;
-	struct overhead_rss rss = { 0xdead, 0xdead };
+	struct overhead_rss rss = { 0xdead, 0xdead, 0xdead };
 
 	put_procs(fx, "");
 	assert_int_equal(overhead_cgroup_rss(fx->cgroup_fd, fx->proc, 1 * GiB, &rss), 0);
@@ -343,7 +345,7 @@ static void cgroup_empty_is_zero(void **state)
 static void cgroup_without_procs_is_an_error(void **state)
 {
 	struct fixture *fx = *state;
-	struct overhead_rss rss = { 0xdead, 0xdead };
+	struct overhead_rss rss = { 0xdead, 0xdead, 0xdead };
 
 	assert_int_equal(overhead_cgroup_rss(fx->cgroup_fd, fx->proc, 1 * GiB, &rss), -ENOENT);
 	assert_int_equal(rss.guest_bytes, 0xdead);
@@ -354,7 +356,7 @@ static void cgroup_unreadable_smaps_is_an_error(void **state)
 {
 	struct fixture *fx = *state;
 	char dir[256];
-	struct overhead_rss rss = { 0xdead, 0xdead };
+	struct overhead_rss rss = { 0xdead, 0xdead, 0xdead };
 
 	add_process(fx, 4242, true);
 	add_process(fx, 4244, false);
@@ -407,7 +409,7 @@ static void mapped_files_count(void **state)
 	put(dir, "memory.stat",
 	    "anon 110592000\nfile 107532288\nkernel 2101248\nshmem 8192\n"
 	    "file_mapped 84480000\n");
-	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, &files), 0);
+	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, 0, &files), 0);
 	assert_int_equal(files, 84480000 - 8192);
 }
 
@@ -421,15 +423,20 @@ static void mapped_guest_ram_in_shmem_does_not(void **state)
 	snprintf(dir, sizeof(dir), "%s/cgroup", fx->root);
 	put(dir, "memory.stat", "anon 8388608\nfile 1090519040\nshmem 1073741824\n"
 				"file_mapped 1094713344\n");
-	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, &files), 0);
+	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, 0, &files), 0);
 	assert_int_equal(files, 20 * MiB);
 
 	put(dir, "memory.stat", "file_mapped 4096\nshmem 1073741824\n"); /* tmpfs, unmapped */
-	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, &files), 0);
+	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, 0, &files), 0);
 	assert_int_equal(files, 0);
 
+	/* Guest RAM in a file on a disk filesystem (memory-backend-file): smaps says how much. */
+	put(dir, "memory.stat", "file_mapped 1162084352\nshmem 0\n");
+	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, 1024 * MiB, &files), 0);
+	assert_int_equal(files, 1162084352 - 1024 * MiB);
+
 	put(dir, "memory.stat", "anon 4096\n"); /* a kernel without the keys */
-	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, &files), 0);
+	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, 0, &files), 0);
 	assert_int_equal(files, 0);
 }
 

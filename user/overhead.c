@@ -35,6 +35,8 @@ int overhead_smaps_rss(FILE *smaps, __u64 min_mapping_bytes, struct overhead_rss
 		}
 		if (size && guest && sscanf(line, "Rss: %llu kB", &kb) == 1)
 			sum.guest_bytes += (__u64)kb << 10;
+		else if (size && guest && sscanf(line, "Anonymous: %llu kB", &kb) == 1)
+			sum.guest_anon_bytes += (__u64)kb << 10;
 		else if (size && !guest && sscanf(line, "Anonymous: %llu kB", &kb) == 1)
 			sum.own_bytes += (__u64)kb << 10;
 	}
@@ -69,6 +71,7 @@ int overhead_cgroup_rss(int cgroup_fd, const char *proc_dir, __u64 min_mapping_b
 		fclose(smaps);
 		if (!err) {
 			total.guest_bytes += one.guest_bytes;
+			total.guest_anon_bytes += one.guest_anon_bytes;
 			total.own_bytes += one.own_bytes;
 		}
 	}
@@ -98,7 +101,7 @@ int overhead_cgroup_kernel(int cgroup_fd, __u64 *ret_bytes)
 	return 0;
 }
 
-int overhead_cgroup_mapped_files(int cgroup_fd, __u64 *ret_bytes)
+int overhead_cgroup_mapped_files(int cgroup_fd, __u64 guest_file_bytes, __u64 *ret_bytes)
 {
 	__u64 mapped = 0, shmem = 0;
 	int err = cgroupfs_read_key(cgroup_fd, "memory.stat", "file_mapped", &mapped);
@@ -107,6 +110,7 @@ int overhead_cgroup_mapped_files(int cgroup_fd, __u64 *ret_bytes)
 		err = cgroupfs_read_key(cgroup_fd, "memory.stat", "shmem", &shmem);
 	if (err && err != -ENOENT)
 		return err;
+	shmem = shmem > guest_file_bytes ? shmem : guest_file_bytes;
 	*ret_bytes = mapped > shmem ? mapped - shmem : 0;
 	return 0;
 }

@@ -10,7 +10,7 @@
  * firmware) are charged to the first QEMU that touched them: 84 MiB in the lab. Left out,
  * memory.high squeezes that one QEMU into refaulting its own code:
  *   overhead = Anonymous bytes of the smaller mappings + memory.stat "kernel"
- *              + mapped files (memory.stat "file_mapped" less "shmem").
+ *              + mapped files (memory.stat "file_mapped" less guest RAM in shmem or files).
  */
 #ifndef DYNMEM_OVERHEAD_H
 #define DYNMEM_OVERHEAD_H
@@ -19,8 +19,9 @@
 #include <linux/types.h>
 
 struct overhead_rss {
-	__u64 guest_bytes; /* Rss of the mappings of at least min_mapping_bytes: guest RAM */
-	__u64 own_bytes;   /* Anonymous of the smaller ones: the VMM's own */
+	__u64 guest_bytes;	/* Rss of the mappings of at least min_mapping_bytes: guest RAM */
+	__u64 guest_anon_bytes; /* the Anonymous part of it; the rest is file-backed guest RAM */
+	__u64 own_bytes;	/* Anonymous of the smaller ones: the VMM's own */
 };
 
 /* The sums over the mappings of one smaps file. 0 or -EIO. */
@@ -41,10 +42,11 @@ int overhead_cgroup_rss(int cgroup_fd, const char *proc_dir, __u64 min_mapping_b
 int overhead_cgroup_kernel(int cgroup_fd, __u64 *ret_bytes);
 
 /*
- * Files mapped by the cgroup's processes and charged to it: memory.stat "file_mapped" less
- * "shmem", since guest RAM in shared memory (memory-backend-memfd) is mapped too and is
- * guest RAM, not overhead. 0 bytes on kernels without the keys. 0 or -errno.
+ * Files mapped by the cgroup's processes and charged to it, guest RAM aside: memory.stat
+ * "file_mapped" less the larger of "shmem" and guest_file_bytes, since guest RAM in shared
+ * memory (memory-backend-memfd) or in a file (memory-backend-file) is mapped too and is guest
+ * RAM, not overhead. 0 bytes on kernels without the keys. 0 or -errno.
  */
-int overhead_cgroup_mapped_files(int cgroup_fd, __u64 *ret_bytes);
+int overhead_cgroup_mapped_files(int cgroup_fd, __u64 guest_file_bytes, __u64 *ret_bytes);
 
 #endif
