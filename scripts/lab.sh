@@ -16,12 +16,13 @@
 #   DYNMEM_LAB_NODE_MB  memory of each of the two NUMA nodes in MiB (default 1536)
 #   DYNMEM_LAB_APPEND   more kernel arguments for the lab VM (e.g. loglevel=7)
 # Every DYNMEM_* variable is passed on to CMD. Exit status: CMD's; 124 on timeout; 125 when
-# the lab stopped before CMD ended; 75 when the lab's own kernel crashed (worth a retry). A
+# the lab stopped before CMD ended; 75 when the lab's own kernel crashed twice (a run is tried
+# once more when it crashes or hangs: TCG emulating nested SVM is not always stable). A
 # failed run keeps its directory under CACHE/runs (console.log: the lab's kernel and init;
 # while it runs, monitor.sock is QEMU's monitor, for a lab that hangs).
 set -euo pipefail
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 CACHE=$(realpath -m "${DYNMEM_LAB_CACHE:-$REPO/.lab}")
 TIMEOUT=${DYNMEM_LAB_TIMEOUT:-900}
 NODE_MB=${DYNMEM_LAB_NODE_MB:-1536}
@@ -336,6 +337,11 @@ watch_qemu() {
 			booted=1
 			say "booted in $(seconds_since "$start") s"
 		fi
+		if lab_kernel_hung; then
+			say "the lab's own kernel is hung: $(lab_kernel_crash); stopping QEMU, pid $QEMU_PID"
+			stop_pid "$QEMU_PID"
+			return "$LAB_CRASHED"
+		fi
 		if (($(now_us) - start > TIMEOUT * 1000000)); then
 			say "timed out after $TIMEOUT s (DYNMEM_LAB_TIMEOUT); stopping QEMU," \
 				"pid $QEMU_PID"
@@ -388,6 +394,13 @@ lab_kernel_crash() {
 		"$RUN_DIR/console.log" 2>/dev/null
 }
 
+# A CPU stuck for a minute or more: the lab will not recover (seen stuck for 12 minutes, until
+# the run's timeout), so the run ends now rather than at its deadline.
+lab_kernel_hung() {
+	grep -qE 'soft lockup - CPU#[0-9]+ stuck for ([6-9][0-9]|[0-9]{3,})s' \
+		"$RUN_DIR/console.log" 2>/dev/null
+}
+
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
 	local pid
@@ -414,12 +427,14 @@ run_lab() {
 	rc=0
 	watch_qemu "$start" || rc=$?
 	drain_streams
-	if ((rc != 124)); then
+	if ((rc == LAB_CRASHED)); then
+		: # said by watch_qemu
+	elif ((rc != 124)); then
 		rc=$(lab_status)
 	else
 		say "console log: $RUN_DIR/console.log"
 	fi
-	if ((rc != 0)) && crash=$(lab_kernel_crash); then
+	if ((rc != 0 && rc != LAB_CRASHED)) && crash=$(lab_kernel_crash); then
 		say "the lab's own kernel crashed, not the command: $crash"
 		rc=$LAB_CRASHED
 	fi
@@ -442,7 +457,14 @@ main() {
 	run)
 		(($# > 1)) || usage
 		shift
-		run_lab run "$@"
+		rc=0
+		run_lab run "$@" || rc=$?
+		if ((rc == LAB_CRASHED)); then
+			say "the lab's kernel crashed, not the command: running it once more in a new lab"
+			rc=0
+			run_lab run "$@" || rc=$?
+		fi
+		return "$rc"
 		;;
 	shell) run_lab shell bash -i ;;
 	*) usage ;;
