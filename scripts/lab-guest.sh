@@ -4,8 +4,8 @@
 # Real QEMU/KVM guests inside the lab, started and stopped by name, for the lab tests and the
 # demo. Runs inside scripts/lab.sh, which provides the kernel and the guest initramfs.
 #
-#   lab-guest.sh start NAME --mem MAX_MB [--cpus N] [--node N] [--no-thp] [--follow]
-#                          [--append "KERNEL ARGS"]
+#   lab-guest.sh start NAME --mem MAX_MB [--cpus N] [--node N | --cpu-node N] [--no-thp]
+#                          [--follow] [--append "KERNEL ARGS"]
 #   lab-guest.sh wait NAME [SECONDS]      until the guest's init runs (default 180 s)
 #   lab-guest.sh stop NAME
 #   lab-guest.sh demand NAME SIZE         what a dynmem.demand=follow workload wants now
@@ -16,9 +16,11 @@
 # A guest is Debian's kernel with scripts/lab/guest-init.sh as init (the demand workload
 # follows a dynmem.demand= schedule given with --append), -m MAX_MB as its maximum,
 # virtio-balloon (id balloon0, stats every second), a QMP socket, its console in a log, and its
-# own cgroup machine.slice/NAME.scope, pinned to NUMA node N with --node. With --follow its
-# workload wants what $STATE/NAME.ctl/demand says (the demand verb writes it), shared read-only
-# over 9p on the guest's /ctl.
+# own cgroup machine.slice/NAME.scope, pinned to NUMA node N with --node (its CPUs alone with
+# --cpu-node: moving a running nested guest's vCPUs between the lab's CPUs can hang the lab's
+# kernel under TCG, so a test that lets dynmemd pin guests starts them on the right CPUs).
+# With --follow its workload wants what $STATE/NAME.ctl/demand says (the demand verb writes
+# it), shared read-only over 9p on the guest's /ctl.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -64,17 +66,18 @@ scope_dir() {
 
 # machine.slice/NAME.scope with memory and cpuset; --node pins its CPUs and memory there.
 make_scope() {
-	local scope=$1 node=$2 slice
+	local scope=$1 node=$2 cpu_node=$3 slice
 	slice=$(dirname "$scope")
 	mkdir -p "$slice"
 	echo "+memory +cpuset" >"$slice/cgroup.subtree_control" ||
 		die "cannot enable memory and cpuset in $slice"
 	mkdir -p "$scope"
-	if [[ -n $node ]]; then
-		[[ -r /sys/devices/system/node/node$node/cpulist ]] || die "no NUMA node $node"
-		cat "/sys/devices/system/node/node$node/cpulist" >"$scope/cpuset.cpus"
-		echo "$node" >"$scope/cpuset.mems"
+	cpu_node=${node:-$cpu_node}
+	if [[ -n $cpu_node ]]; then
+		[[ -r /sys/devices/system/node/node$cpu_node/cpulist ]] || die "no NUMA node $cpu_node"
+		cat "/sys/devices/system/node/node$cpu_node/cpulist" >"$scope/cpuset.cpus"
 	fi
+	[[ -z $node ]] || echo "$node" >"$scope/cpuset.mems"
 }
 
 alive() {
@@ -123,7 +126,8 @@ os.execvp(sys.argv[1], sys.argv[1:])' "$@"
 }
 
 start_guest() {
-	local name=$1 mem='' cpus=1 node='' append='' why='' scope pid deadline launch=exec
+	local name=$1 mem='' cpus=1 node='' cpu_node='' append='' why='' scope pid deadline
+	local launch=exec
 	local share=()
 	shift
 	while (($#)); do
@@ -138,6 +142,7 @@ start_guest() {
 		--mem) mem=$2 ;;
 		--cpus) cpus=$2 ;;
 		--node) node=$2 ;;
+		--cpu-node) cpu_node=$2 ;;
 		--append) append="$2$append" ;;
 		*) usage ;;
 		esac
@@ -153,7 +158,7 @@ start_guest() {
 	rm -rf "$STATE/$name.ctl"
 	mkdir "$STATE/$name.ctl"
 	scope=$(scope_dir "$name")
-	make_scope "$scope" "$node"
+	make_scope "$scope" "$node" "$cpu_node"
 	# The subshell joins the cgroup first, then becomes QEMU: every page QEMU touches is
 	# charged there, and $! is QEMU's pid. No -no-reboot: nested SVM under TCG very rarely
 	# resets a guest early in its boot, and a reboot recovers (wait_guest reports it).

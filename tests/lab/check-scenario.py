@@ -9,7 +9,7 @@ import json
 import re
 import sys
 
-from scenario import back_to
+from scenario import back_to, pools
 
 MiB = 1 << 20
 # The balloon moves in pages and QEMU rounds to them: a MiB of slack per guest.
@@ -84,21 +84,10 @@ class Record:
                      f": {'  '.join(cells)}")
 
 
-def pools(s):
-    """What shares a budget: (name, its VMs, the budget). The host's VMs, or with spanning off
-    each node's. A pending VM (QEMU has not said its balloon's size yet) is not planned: what it
-    may hold is already taken out of the budget."""
-    h = s["status"]["host"]
-    vms = [v for v in s["status"]["vms"] if v["reason"] != "pending"]
-    if h["numa_spanning"]:
-        return [("the host", vms, h["budget_bytes"])]
-    return [(f"node {n['node']}", [v for v in vms if v["node"] == n["node"]], n["budget_bytes"])
-            for n in h["numa_nodes"]]
-
-
 def heavy_pool(s):
-    return next((vms, budget) for _, vms, budget in pools(s)
-                if any(v["name"] == "heavy" for v in vms))
+    """heavy's pool in sample s: (its VMs, their budget); nothing while heavy is not planned."""
+    return next(((vms, budget) for _, vms, budget in pools(s["status"])
+                 if any(v["name"] == "heavy" for v in vms)), ([], 0))
 
 
 def want(v):
@@ -118,7 +107,8 @@ def check_limits(r):
 
     def over(s, key):
         """The pool most above its budget: (by how much, its name)."""
-        return max((sum(v[key] for v in vms) - budget, name) for name, vms, budget in pools(s))
+        return max((sum(v[key] for v in vms) - budget, name)
+                   for name, vms, budget in pools(s["status"]))
 
     # dynmem's decisions always fit the budget ...
     (worst, pool), at = max(((over(s, "target_bytes"), s) for s in r.samples),
@@ -136,7 +126,7 @@ def check_limits(r):
              f"({pool}, t={at['t']:.0f} s, {at['phase']})")
     held = {v["name"]: v["balloon_actual_bytes"] for v in r.samples[0]["status"]["vms"]}
     for s in r.samples[1:]:
-        for name, vms, budget in pools(s):
+        for name, vms, budget in pools(s["status"]):
             now = sum(v["balloon_actual_bytes"] for v in vms)
             before = sum(held.get(v["name"], 0) for v in vms)
             if now - budget > slack and now > before + slack:
@@ -147,7 +137,11 @@ def check_limits(r):
 
 def check_rise(r):
     rise = r.phase("rise")
-    short = [s for s in rise if sum(want(v) for v in heavy_pool(s)[0]) > heavy_pool(s)[1]]
+    short = []
+    for s in rise:
+        vms, budget = heavy_pool(s)
+        if vms and sum(want(v) for v in vms) > budget:
+            short.append(s)
     measured(f"host short (the VMs want more than the budget) in {len(short)} of {len(rise)} "
              f"samples of the rise")
     if len(short) < 5:

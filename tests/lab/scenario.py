@@ -71,12 +71,22 @@ def back_to(size):
 HOLDING = re.compile(rb"demand: holding (\d+) MiB of (\d+) MiB")
 
 
+def pools(status):
+    """What shares a budget: (name, its VMs, the budget). The host's VMs, or with spanning off
+    each node's. A pending VM (its balloon's size unknown, or its guest not reported yet) is not
+    planned: what it may hold is already taken out of the budget."""
+    h = status["host"]
+    vms = [v for v in status["vms"] if v["reason"] != "pending"]
+    if h["numa_spanning"]:
+        return [("the host", vms, h["budget_bytes"])]
+    return [(f"node {n['node']}", [v for v in vms if v["node"] == n["node"]], n["budget_bytes"])
+            for n in h["numa_nodes"]]
+
+
 def pool_budget(status, name):
     """What the VM's pool shares: the host's budget, or with spanning off its node's."""
-    h = status["host"]
-    node = next(v["node"] for v in status["vms"] if v["name"] == name)
-    return h["budget_bytes"] if h["numa_spanning"] or node < 0 \
-        else h["numa_nodes"][node]["budget_bytes"]
+    return next((budget for _, vms, budget in pools(status)
+                 if any(v["name"] == name for v in vms)), 0)
 
 
 def say(msg):
@@ -199,7 +209,11 @@ class Scenario:
             # traffic once soft-locked the lab's kernel inside two QEMUs for over ten minutes
             # (nested KVM emulated by TCG). A real host keeps its THP; dynmem allows for them.
             no_thp = ["--no-thp"] if os.environ.get("DYNMEM_LAB") else []
-            guest("start", name, "--mem", str(g["maximum"]), *no_thp, "--follow")
+            # Spanning off: dynmemd keeps each guest on its node, cpuset.cpus and .mems; its
+            # vCPUs start there, since moving a running nested guest's vCPUs can hang the
+            # lab's kernel (TCG). Its memory is left for dynmemd to move.
+            cpus = [] if self.spanning else ["--cpu-node", str(g["node"])]
+            guest("start", name, "--mem", str(g["maximum"]), *no_thp, *cpus, "--follow")
             self.started.append(name)
             guest("demand", name, f"{g['low']}M")
         # Memory to spare at first: the guests booted at their maximum fit.
