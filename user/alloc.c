@@ -50,6 +50,13 @@ static void sum_add(struct sum128 *s, __u64 x)
 	s->hi += s->lo < x;
 }
 
+/* s += x, both sums. */
+static void sum_merge(struct sum128 *s, struct sum128 x)
+{
+	sum_add(s, x.lo);
+	s->hi += x.hi;
+}
+
 static u128 sum_value(struct sum128 s)
 {
 	return (u128)s.hi << 64 | s.lo;
@@ -230,9 +237,9 @@ static double key_of(const struct lanes *l, size_t k, __u64 b)
  * Lane k's amount at level lam: its highest boundary with a key at most lam, which is the
  * highest one at or below lam·scale. Without branches on the data: this runs for every
  * lane on every try, and lanes at their cap, at x and in between come in no order a
- * predictor can learn.
+ * predictor can learn. Inline: GCC 12 left it a call, made once or twice per lane a pass.
  */
-static __u64 amount_at(const struct lanes *l, size_t k, double lam)
+static inline __u64 amount_at(const struct lanes *l, size_t k, double lam)
 {
 	double v = lam * l->scale[k], w = v < l->cap_d[k] ? v : l->cap_d[k];
 	__u64 b;
@@ -454,7 +461,7 @@ static void try_levels(struct lanes *l, const __u32 *list, size_t n, const doubl
 		       struct tried *ret)
 {
 	double slope[2] = { 0 }, gran[2] = { 0 };
-	u128 sum0 = 0, sum1 = 0;
+	struct sum128 sum0 = { 0 }, sum1 = { 0 };
 
 	for (size_t j = 0; j < n; j++) {
 		size_t k = list ? list[j] : j;
@@ -463,13 +470,13 @@ static void try_levels(struct lanes *l, const __u32 *list, size_t n, const doubl
 
 		l->t[k] = t;
 		l->t2[k] = t2;
-		sum0 += t - l->y[k];
-		sum1 += t2 - l->y[k];
+		sum_add(&sum0, t - l->y[k]);
+		sum_add(&sum1, t2 - l->y[k]);
 		slope[j & 1] += on;
 		gran[j & 1] += on * l->gran_d[k];
 	}
-	ret->sum[0] = sum0;
-	ret->sum[1] = sum1;
+	ret->sum[0] = sum_value(sum0);
+	ret->sum[1] = sum_value(sum1);
 	ret->slope = slope[0] + slope[1];
 	ret->gran = ret->slope > 0 ? (gran[0] + gran[1]) / ret->slope : 0;
 }
@@ -597,12 +604,16 @@ static __u64 raise_level(struct lanes *l, __u64 spare, __u64 close_bytes, const 
 		/* Bracketed: from now on only the lanes with a boundary inside the bracket. */
 		if (hi < INFINITY) {
 			size_t m = 0, big = list ? list[0] : 0;
+			/* In a local: z[big] - y[big] would be loaded again at every lane. */
+			__u64 big_gap = l->z[big] - l->y[big];
 
 			for (size_t j = 0; j < n; j++) {
 				size_t k = list ? list[j] : j;
+				__u64 gap = l->z[k] - l->y[k];
 
 				u[m] = (__u32)k;
-				big = l->z[k] - l->y[k] > l->z[big] - l->y[big] ? k : big;
+				big = gap > big_gap ? k : big;
+				big_gap = gap > big_gap ? gap : big_gap;
 				m += l->y[k] != l->z[k];
 			}
 			nu = m;
@@ -1049,9 +1060,11 @@ static void transition_floor(struct ctx *c, __u32 i, __u64 ideal)
 
 /*
  * How far VM i's floor lies above its minimum, by kind of limit: under a rate, hysteresis or
- * step floor lies the in-use floor, which stays when those give way.
+ * step floor lies the in-use floor, which stays when those give way. That part goes to
+ * *used_sum, the caller's local: added to excess[], which the other part indexes by cause,
+ * it would go through memory and back at every VM.
  */
-static void add_excess(const struct ctx *c, __u32 i, struct sum128 *excess)
+static void add_excess(const struct ctx *c, __u32 i, struct sum128 *excess, struct sum128 *used_sum)
 {
 	const struct work *w = &c->w[i];
 	__u64 f = c->s[i].floor_bytes, min = c->vms[i].minimum_bytes;
@@ -1060,7 +1073,7 @@ static void add_excess(const struct ctx *c, __u32 i, struct sum128 *excess)
 	bool whole =
 		(w->cause == ALLOC_HOLD_PRESSURE) | (w->cause == ALLOC_HOLD_IN_USE) | (used <= min);
 
-	sum_add(&excess[ALLOC_HOLD_IN_USE], whole ? 0 : used - min);
+	sum_add(used_sum, whole ? 0 : used - min);
 	sum_add(&excess[w->cause], whole ? f - min : f - used);
 }
 
@@ -1089,8 +1102,12 @@ static __u64 scaled(__u64 a, const struct give_way *g)
 	return q + (rest >= of);
 }
 
-/* base + (f - base) * keep/of, rounded down to the granule: a floor lowered in part. */
-static __u64 lowered(const struct ctx *c, __u32 i, __u64 base, __u64 f, const struct give_way *g)
+/*
+ * base + (f - base) * keep/of, rounded down to the granule: a floor lowered in part. Inline:
+ * GCC 12 made it a call, for most VMs when a limit gives way in part.
+ */
+static inline __u64 lowered(const struct ctx *c, __u32 i, __u64 base, __u64 f,
+			    const struct give_way *g)
 {
 	__u64 gran = c->s[i].gran_bytes;
 	__u64 x = base + scaled(f - base, g);
@@ -1131,7 +1148,7 @@ static void give_way(struct ctx *c, __u32 i, __u32 dropped, const struct give_wa
  */
 static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
 {
-	struct sum128 excess[ALLOC_NR_REASONS + 1] = { 0 }, floors = { 0 };
+	struct sum128 excess[ALLOC_NR_REASONS + 1] = { 0 }, floors = { 0 }, used_sum = { 0 };
 	struct give_way g = { .last = CAUSE_NONE, .keep = 0, .of = 1 };
 	__u32 dropped = 0;
 	u128 sum;
@@ -1141,8 +1158,9 @@ static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
 
 		transition_floor(c, i, c->s[i].x_bytes);
 		sum_add(&floors, c->s[i].floor_bytes);
-		add_excess(c, i, excess);
+		add_excess(c, i, excess, &used_sum);
 	}
+	sum_merge(&excess[ALLOC_HOLD_IN_USE], used_sum);
 	sum = sum_value(floors);
 	/* Cumulative: with the rate limit gone, a VM that was held by hysteresis has no step. */
 	for (size_t d = 0; sum > budget && d < sizeof(drop_order) / sizeof(drop_order[0]); d++) {
