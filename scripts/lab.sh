@@ -16,8 +16,9 @@
 #   DYNMEM_LAB_NODE_MB  memory of each of the two NUMA nodes in MiB (default 1536)
 #   DYNMEM_LAB_APPEND   more kernel arguments for the lab VM (e.g. loglevel=7)
 # Every DYNMEM_* variable is passed on to CMD. Exit status: CMD's; 124 on timeout; 125 when
-# the lab stopped before CMD ended; 75 when the lab's own kernel crashed twice (a run is tried
-# once more when it crashes or hangs: TCG emulating nested SVM is not always stable). A
+# the lab stopped before CMD ended; 75 when the lab failed twice: a run is tried once more
+# when the lab's kernel crashes or hangs, or CMD itself exits 75 (the lab failed under it: a
+# guest reset by the emulation); TCG emulating nested SVM is not always stable. A
 # failed run keeps its directory under CACHE/runs (console.log: the lab's kernel and init;
 # while it runs, monitor.sock is QEMU's monitor, for a lab that hangs).
 set -euo pipefail
@@ -460,7 +461,8 @@ main() {
 		rc=0
 		run_lab run "$@" || rc=$?
 		if ((rc == LAB_CRASHED)); then
-			say "the lab's kernel crashed, not the command: running it once more in a new lab"
+			say "the lab failed, not the command (its kernel crashed or hung, or a guest" \
+				"was reset by the emulation): running it once more in a new lab"
 			rc=0
 			run_lab run "$@" || rc=$?
 		fi

@@ -10,6 +10,7 @@ set -uo pipefail
 
 passed=0
 failed=0
+not_run=0 # tests the lab could not run (tests/lab/run-all.sh): said, not failed
 
 # Reads a runner's output from stdin, echoing it, and adds its counts.
 count() {
@@ -24,6 +25,7 @@ count() {
 		elif [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
 			n=${BASH_REMATCH[1]}
 			passed=$((passed + n)); failed=$((failed + BASH_REMATCH[2])); got_summary=1
+			[[ ! $line =~ ,\ ([0-9]+)\ not\ run ]] || not_run=$((not_run + BASH_REMATCH[1]))
 		fi
 	done
 	return $((1 - got_summary))
@@ -54,5 +56,5 @@ while [[ $# -gt 0 ]]; do
 	esac
 done
 echo
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed$( ((not_run == 0)) || echo ", $not_run not run (the lab failed under them: see above)")"
 [[ $failed -eq 0 ]]
