@@ -421,8 +421,9 @@ static void mapped_guest_ram_in_shmem_does_not(void **state)
 	__u64 files = 0xdead;
 
 	snprintf(dir, sizeof(dir), "%s/cgroup", fx->root);
-	put(dir, "memory.stat", "anon 8388608\nfile 1090519040\nshmem 1073741824\n"
-				"file_mapped 1094713344\n");
+	put(dir, "memory.stat",
+	    "anon 8388608\nfile 1090519040\nshmem 1073741824\n"
+	    "file_mapped 1094713344\n");
 	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, 0, &files), 0);
 	assert_int_equal(files, 20 * MiB);
 

@@ -56,7 +56,7 @@ struct daemon {
 	char alarm[256]; /* host-wide trouble now (overcommit...), empty when fine */
 	int prom_error;	 /* the last textfile write's, to log a failure once */
 	bool ledger_warned;
-	int lock_fd;	 /* STATE_DIR/dynmemd.lock: one daemon per host */
+	int lock_fd; /* STATE_DIR/dynmemd.lock: one daemon per host */
 };
 
 /* daemon.c */

@@ -35,8 +35,8 @@ static json_object *pressure(const struct vm *vm)
 {
 	if (!vm->assigned_bytes)
 		return NULL;
-	return json_object_new_double((double)vm->demand.demand_bytes /
-				      (double)vm->assigned_bytes * 100.0);
+	return json_object_new_double((double)vm->demand.demand_bytes / (double)vm->assigned_bytes *
+				      100.0);
 }
 
 static json_object *observer_json(const struct vm *vm, __u64 interval_ns)
@@ -105,7 +105,8 @@ static json_object *vm_json(struct daemon *d, const struct vm *vm)
 	json_object_object_add(o, "under_pressure", json_object_new_boolean(vm->demand.pressure));
 	json_object_object_add(o, "availability_pct", availability(vm));
 	json_object_object_add(o, "pressure_pct", pressure(vm));
-	add_str(o, "reason", vm->pending ? "pending" : alloc_reason_name((enum alloc_reason)vm->reason));
+	add_str(o, "reason",
+		vm->pending ? "pending" : alloc_reason_name((enum alloc_reason)vm->reason));
 	json_object_object_add(o, "node", json_object_new_int(vm->node));
 	add_u64(o, "memory_current_bytes", vm->memory_current_bytes);
 	add_u64(o, "overhead_bytes", vm->overhead_bytes);
@@ -114,11 +115,12 @@ static json_object *vm_json(struct daemon *d, const struct vm *vm)
 		add_u64(o, "guest_total_bytes", vm->guest.total_bytes);
 		add_u64(o, "guest_available_bytes", vm->guest.available_bytes);
 	}
-	json_object_object_add(o, "observer",
-			       vm->observed ? observer_json(vm, vm->counters_prev_ns ?
-									vm->counters_ns - vm->counters_prev_ns :
-									0) :
-					      NULL);
+	json_object_object_add(
+		o, "observer",
+		vm->observed ? observer_json(vm, vm->counters_prev_ns
+							 ? vm->counters_ns - vm->counters_prev_ns
+							 : 0)
+			     : NULL);
 	json_object_object_add(o, "enforcers", enforcers_json(d, vm));
 	return o;
 }

@@ -16,7 +16,7 @@ struct daemon;
 /* The guest's last balloon report, as QMP gave it. */
 struct vm_guest_stats {
 	bool valid;
-	__u64 at_ns; /* when we received it */
+	__u64 at_ns;	   /* when we received it */
 	__s64 last_update; /* the guest's own timestamp: unchanged means stale */
 	__u64 total_bytes, available_bytes;
 	__u64 swap_in, swap_out, major_faults; /* cumulative */
@@ -45,7 +45,7 @@ struct vm {
 	int psi_some_avg10_pct;
 	struct dm_counters counters, counters_prev;
 	__u64 counters_ns, counters_prev_ns; /* when each was read: rates use the real interval */
-	__u64 bursts; /* observer bursts since the last tick */
+	__u64 bursts;			     /* observer bursts since the last tick */
 
 	/* What was decided. */
 	bool pending; /* not planned: its size not known yet, or its guest still booting */
@@ -78,7 +78,7 @@ struct vm {
 void vm_init(struct vm *vm, const struct config_vm *cfg);
 
 /* Record what an enforcer did (rc >= 0) or why it failed (rc < 0, msg says on what). */
-void vm_enforcer_result(struct vm *vm, enum enforcer_id id, int rc, __u64 now_ns,
-			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void vm_enforcer_result(struct vm *vm, enum enforcer_id id, int rc, __u64 now_ns, const char *fmt,
+			...) __attribute__((format(printf, 5, 6)));
 
 #endif
