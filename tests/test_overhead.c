@@ -367,17 +367,23 @@ static void cgroup_unreadable_smaps_is_an_error(void **state)
 	assert_int_equal(rss.guest_bytes, 0xdead);
 }
 
+/* The VM cgroup's memory.stat says text. */
+static void put_memory_stat(struct fixture *fx, const char *text)
+{
+	char dir[128];
+
+	snprintf(dir, sizeof(dir), "%s/cgroup", fx->root);
+	put(dir, "memory.stat", text);
+}
+
 /* memory.stat "kernel" when the kernel has it (5.18 and later) ... */
 static void kernel_memory_from_memory_stat(void **state)
 {
 	struct fixture *fx = *state;
-	char dir[128];
 	__u64 kernel = 0xdead;
 
-	snprintf(dir, sizeof(dir), "%s/cgroup", fx->root);
-	put(dir, "memory.stat",
-	    "anon 1610612736\nfile 4096\nkernel 9437184\nkernel_stack 65536\n"
-	    "pagetables 3145728\nslab 2097152\n");
+	put_memory_stat(fx, "anon 1610612736\nfile 4096\nkernel 9437184\nkernel_stack 65536\n"
+			    "pagetables 3145728\nslab 2097152\n");
 	assert_int_equal(overhead_cgroup_kernel(fx->cgroup_fd, &kernel), 0);
 	assert_int_equal(kernel, 9 * MiB);
 }
@@ -386,14 +392,11 @@ static void kernel_memory_from_memory_stat(void **state)
 static void kernel_memory_from_its_parts(void **state)
 {
 	struct fixture *fx = *state;
-	char dir[128];
 	__u64 kernel = 0xdead;
 
-	snprintf(dir, sizeof(dir), "%s/cgroup", fx->root);
-	put(dir, "memory.stat",
-	    "anon 1610612736\nfile 4096\nkernel_stack 65536\n"
-	    "pagetables 3145728\npercpu 4096\nsock 0\nvmalloc 8192\n"
-	    "slab 2097152\nslab_reclaimable 1048576\n");
+	put_memory_stat(fx, "anon 1610612736\nfile 4096\nkernel_stack 65536\n"
+			    "pagetables 3145728\npercpu 4096\nsock 0\nvmalloc 8192\n"
+			    "slab 2097152\nslab_reclaimable 1048576\n");
 	assert_int_equal(overhead_cgroup_kernel(fx->cgroup_fd, &kernel), 0);
 	assert_int_equal(kernel, 65536 + 3145728 + 4096 + 8192 + 2097152);
 }
@@ -402,13 +405,10 @@ static void kernel_memory_from_its_parts(void **state)
 static void mapped_files_count(void **state)
 {
 	struct fixture *fx = *state;
-	char dir[128];
 	__u64 files = 0xdead;
 
-	snprintf(dir, sizeof(dir), "%s/cgroup", fx->root);
-	put(dir, "memory.stat",
-	    "anon 110592000\nfile 107532288\nkernel 2101248\nshmem 8192\n"
-	    "file_mapped 84480000\n");
+	put_memory_stat(fx, "anon 110592000\nfile 107532288\nkernel 2101248\nshmem 8192\n"
+			    "file_mapped 84480000\n");
 	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, 0, &files), 0);
 	assert_int_equal(files, 84480000 - 8192);
 }
@@ -417,26 +417,23 @@ static void mapped_files_count(void **state)
 static void mapped_guest_ram_in_shmem_does_not(void **state)
 {
 	struct fixture *fx = *state;
-	char dir[128];
 	__u64 files = 0xdead;
 
-	snprintf(dir, sizeof(dir), "%s/cgroup", fx->root);
-	put(dir, "memory.stat",
-	    "anon 8388608\nfile 1090519040\nshmem 1073741824\n"
-	    "file_mapped 1094713344\n");
+	put_memory_stat(fx, "anon 8388608\nfile 1090519040\nshmem 1073741824\n"
+			    "file_mapped 1094713344\n");
 	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, 0, &files), 0);
 	assert_int_equal(files, 20 * MiB);
 
-	put(dir, "memory.stat", "file_mapped 4096\nshmem 1073741824\n"); /* tmpfs, unmapped */
+	put_memory_stat(fx, "file_mapped 4096\nshmem 1073741824\n"); /* tmpfs, unmapped */
 	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, 0, &files), 0);
 	assert_int_equal(files, 0);
 
 	/* Guest RAM in a file on a disk filesystem (memory-backend-file): smaps says how much. */
-	put(dir, "memory.stat", "file_mapped 1162084352\nshmem 0\n");
+	put_memory_stat(fx, "file_mapped 1162084352\nshmem 0\n");
 	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, 1024 * MiB, &files), 0);
 	assert_int_equal(files, 1162084352 - 1024 * MiB);
 
-	put(dir, "memory.stat", "anon 4096\n"); /* a kernel without the keys */
+	put_memory_stat(fx, "anon 4096\n"); /* a kernel without the keys */
 	assert_int_equal(overhead_cgroup_mapped_files(fx->cgroup_fd, 0, &files), 0);
 	assert_int_equal(files, 0);
 }
