@@ -29,7 +29,7 @@ TIMEOUT=${DYNMEM_LAB_TIMEOUT:-900}
 NODE_MB=${DYNMEM_LAB_NODE_MB:-1536}
 APPEND=${DYNMEM_LAB_APPEND:-}
 BUSYBOX=/bin/busybox
-LAB_CRASHED=75 # the exit status when the lab's own kernel crashed: worth a retry
+LAB_FAILED=75 # the exit status when the lab failed, not the command: worth a retry
 
 # insmod order for busybox (no modprobe, no depmod); check_load_order verifies it.
 OUTER_MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
@@ -341,7 +341,7 @@ watch_qemu() {
 		if lab_kernel_hung; then
 			say "the lab's own kernel is hung: $(lab_kernel_crash); stopping QEMU, pid $QEMU_PID"
 			stop_pid "$QEMU_PID"
-			return "$LAB_CRASHED"
+			return "$LAB_FAILED"
 		fi
 		if (($(now_us) - start > TIMEOUT * 1000000)); then
 			say "timed out after $TIMEOUT s (DYNMEM_LAB_TIMEOUT); stopping QEMU," \
@@ -428,16 +428,16 @@ run_lab() {
 	rc=0
 	watch_qemu "$start" || rc=$?
 	drain_streams
-	if ((rc == LAB_CRASHED)); then
+	if ((rc == LAB_FAILED)); then
 		: # said by watch_qemu
 	elif ((rc != 124)); then
 		rc=$(lab_status)
 	else
 		say "console log: $RUN_DIR/console.log"
 	fi
-	if ((rc != 0 && rc != LAB_CRASHED)) && crash=$(lab_kernel_crash); then
+	if ((rc != 0 && rc != LAB_FAILED)) && crash=$(lab_kernel_crash); then
 		say "the lab's own kernel crashed, not the command: $crash"
-		rc=$LAB_CRASHED
+		rc=$LAB_FAILED
 	fi
 	say "finished in $(seconds_since "$start") s, status $rc"
 	if ((rc == 0)); then
@@ -460,7 +460,7 @@ main() {
 		shift
 		rc=0
 		run_lab run "$@" || rc=$?
-		if ((rc == LAB_CRASHED)); then
+		if ((rc == LAB_FAILED)); then
 			say "the lab failed, not the command (its kernel crashed or hung, or a guest" \
 				"was reset by the emulation): running it once more in a new lab"
 			rc=0
