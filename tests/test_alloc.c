@@ -467,6 +467,48 @@ static void holds_that_do_not_fit_are_dropped(void **state)
 	assert_target(t[1], 8 * GiB, ALLOC_HOLD_RATE);
 }
 
+/*
+ * When what the guests use does not fit, the lighter VM gives first: the in-use margins
+ * (demand + 10%) before anyone's demand, and within each, each VM keeps min(1, λ·weight) of
+ * it. The lab's case: pro rata, a heavy and a light guest squeezed alike.
+ */
+static void in_use_gives_way_by_weight(void **state)
+{
+	struct alloc_vm v[] = { mkvm(1 * GiB, 32 * GiB, 10 * GiB, 8000),   /* uses 10G + 1G */
+				mkvm(1 * GiB, 32 * GiB, 10 * GiB, 2000) }; /* the same */
+	struct alloc_host h = mkhost(21 * GiB + 512 * MiB);		   /* 22G don't fit */
+	struct alloc_target t[2];
+	struct alloc_summary s;
+
+	(void)state;
+	v[0].assigned_bytes = v[1].assigned_bytes = 11 * GiB;
+	h.shrink_step_pct = 100; /* no step: only what the guests use holds them */
+	plan(&h, v, 2, t, &s);
+	/* 1.5G of the 2G of margins fit: the heavy VM keeps all of its own (λ = 1/4000). */
+	assert_target(t[0], 11 * GiB, ALLOC_WEIGHT); /* its ideal lies above */
+	assert_target(t[1], 10 * GiB + 512 * MiB, ALLOC_HOLD_IN_USE);
+	assert_int_equal(s.dropped_reasons, 1U << ALLOC_SHRINK_STEP | 1U << ALLOC_HOLD_HYSTERESIS |
+						    1U << ALLOC_HOLD_RATE |
+						    1U << ALLOC_HOLD_IN_USE);
+	/* 1G fits: 4 to 1, as the weights (pro rata would keep half of each). */
+	h.budget_bytes = 21 * GiB;
+	plan(&h, v, 2, t, &s);
+	assert_int_equal(t[0].target_bytes + t[1].target_bytes, 21 * GiB);
+	assert_true(t[0].target_bytes >= 10 * GiB + 819 * MiB);
+	assert_true(t[1].target_bytes <= 10 * GiB + 205 * MiB);
+	/* Weight 0 keeps only what every weighted VM leaves. */
+	v[1].weight = 0;
+	plan(&h, v, 2, t, &s);
+	assert_target(t[0], 11 * GiB, ALLOC_WEIGHT);
+	assert_target(t[1], 10 * GiB, ALLOC_HOLD_IN_USE);
+	/* Short of the demands too: no margin is left, and the lighter guest gives first. */
+	v[1].weight = 2000;
+	h.budget_bytes = 19 * GiB + 512 * MiB;
+	plan(&h, v, 2, t, &s);
+	assert_target(t[0], 10 * GiB, ALLOC_WEIGHT);
+	assert_target(t[1], 9 * GiB + 512 * MiB, ALLOC_HOLD_IN_USE);
+}
+
 static void per_node_budgets_when_spanning_off(void **state)
 {
 	struct alloc_vm v[] = { mkvm(1 * GiB, 16 * GiB, 2 * GiB, 5000),
@@ -872,9 +914,20 @@ static void dump_scenario(void)
 
 struct group_facts {
 	u128 sum_min, sum_target, sum_cap;
+	u128 sum_uses;	     /* Σ demand_floor(), what the VMs under pressure have */
 	bool weighted_short; /* some VM with a weight is below its want */
 	bool overcommitted, holds_dropped;
 };
+
+/* What the guest uses, as the allocator keeps it: demand in granules, within [min, assigned]. */
+static __u64 demand_floor(const struct alloc_vm *v)
+{
+	__u64 a = clamp_assigned(v), g = v->granule_bytes ? v->granule_bytes : 4 * KiB;
+	__u64 d = v->demand_bytes < a ? v->demand_bytes : a;
+
+	d = d >= a || a - d < g ? a : (d + g - 1) & ~(g - 1);
+	return d < v->minimum_bytes ? v->minimum_bytes : d;
+}
 
 static void group_facts(const struct scenario *sc, const struct result *r, int g,
 			struct group_facts *f)
@@ -886,6 +939,8 @@ static void group_facts(const struct scenario *sc, const struct result *r, int g
 		if (group_of(sc, i) != g)
 			continue;
 		f->sum_min += sc->v[i].minimum_bytes;
+		f->sum_uses +=
+			sc->v[i].pressure ? clamp_assigned(&sc->v[i]) : demand_floor(&sc->v[i]);
 		f->sum_target += t->target_bytes;
 		f->sum_cap += is_held(t->reason) && t->target_bytes > t->want_bytes
 				      ? t->target_bytes
@@ -1172,6 +1227,10 @@ static void check_limits(const struct scenario *sc, const struct result *r)
 		      (unsigned long long)x, (unsigned long long)a);
 		if (x >= a)
 			continue;
+		/* Margins give way first: while what the guests use fits, no guest loses any. */
+		check(f.sum_uses > group_budget(sc, group_of(sc, i)) || x >= demand_floor(v),
+		      "vm %zu shrunk to %llu, below its demand %llu, though every demand fits", i,
+		      (unsigned long long)x, (unsigned long long)demand_floor(v));
 		/* Never below what its guest uses (its demand and 10%, at most what it has). */
 		check(x >= v->demand_bytes + v->demand_bytes / 100 * ALLOC_IN_USE_MARGIN_PCT ||
 			      (dropped & 1U << ALLOC_HOLD_IN_USE),
@@ -1294,6 +1353,53 @@ static void random_scenarios(void **state)
 		      by_class[ALLOC_HOLD_PRESSURE]);
 }
 
+/*
+ * Clones, alike in all but weight, through every transition limit but hysteresis (which
+ * holds a VM by how close its own ideal lies, so it can hold a light clone at what it has
+ * while a heavy one, growing, gets less): a heavier clone never ends with less than a
+ * lighter one, whichever limits give way. Pro rata, in the lab, it did.
+ */
+static void heavier_clones_never_get_less(void **state)
+{
+	static struct scenario sc;
+	static struct result r;
+	__u64 seed = env_u64("ALLOC_TEST_SEED", 1), count = env_u64("ALLOC_TEST_SCENARIOS", 20000);
+	size_t gave_way = 0;
+
+	(void)state;
+	for (__u64 k = 0; k < count; k++) {
+		cur_seed = seed + k;
+		rng_state = cur_seed;
+		random_scenario(&sc);
+		sc.h.numa_spanning = true;
+		sc.h.hysteresis_pct = 0;
+		sc.n = rnd_range(2, 8);
+		for (size_t i = 1; i < sc.n; i++) {
+			sc.v[i] = sc.v[0];
+			sc.v[i].weight = chance(20)   ? 0
+					 : chance(20) ? sc.v[i - 1].weight
+						      : (__u32)rnd_range(1, 10000);
+		}
+		sc.h.budget_bytes = random_budget(&sc, -1);
+		cur_sc = &sc;
+		cur_r = &r;
+		cur_r2 = NULL;
+		run_plan(&sc, &r);
+		check_plan(&sc, &r);
+		gave_way += r.s.holds_dropped;
+		for (size_t i = 0; i < sc.n; i++)
+			for (size_t j = 0; j < sc.n; j++)
+				check(sc.v[i].weight <= sc.v[j].weight ||
+					      r.t[i].target_bytes >= r.t[j].target_bytes,
+				      "vm %zu (weight %u) got %llu, less than vm %zu (weight %u): "
+				      "%llu",
+				      i, sc.v[i].weight, (unsigned long long)r.t[i].target_bytes, j,
+				      sc.v[j].weight, (unsigned long long)r.t[j].target_bytes);
+	}
+	print_message("%llu hosts of clones, %zu with limits given way\n",
+		      (unsigned long long)count, gave_way);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1315,12 +1421,14 @@ int main(void)
 		cmocka_unit_test(budget_zero),
 		cmocka_unit_test(memory_in_use_is_not_taken_for_weight),
 		cmocka_unit_test(holds_that_do_not_fit_are_dropped),
+		cmocka_unit_test(in_use_gives_way_by_weight),
 		cmocka_unit_test(per_node_budgets_when_spanning_off),
 		cmocka_unit_test(place_best_fit),
 		cmocka_unit_test(vm_too_big_for_any_node),
 		cmocka_unit_test(bad_inputs_are_refused),
 		cmocka_unit_test(reason_names),
 		cmocka_unit_test(random_scenarios),
+		cmocka_unit_test(heavier_clones_never_get_less),
 	};
 
 	return cmocka_run_group_tests_name("alloc", tests, NULL, NULL);

@@ -77,7 +77,10 @@ struct slot {
 struct work {
 	__u64 want_bytes;
 	__u64 held_bytes;	 /* assigned, clamped into [minimum, maximum] */
-	__u64 used_bytes;	 /* demand in granules, at most held_bytes: what its guest uses */
+	/* Its in-use floor (demand + margin) and its demand, in granules, at most held_bytes;
+	 * once its floor is set, the bounds of its layers (set_layers()). */
+	__u64 used_bytes;
+	__u64 demand_floor_bytes;
 	__u64 ideal_bytes;	 /* where the fill with only the minimums as floors put it */
 	enum alloc_reason cause; /* why its floor is above its minimum */
 	bool capped;		 /* want before clamping was above maximum */
@@ -958,14 +961,21 @@ static void put_target(struct ctx *c, __u32 i, __u64 x, enum alloc_reason r,
 }
 
 /*
- * When the holds don't fit, the limits give way in this order: the step first (a faster
- * shrink harms least), then what the guests use (ballooning a guest below that drives it to
- * swap or to its OOM killer), pressure last (shrinking a VM in distress is the failure dynmem
- * is here to avoid). Dropping them all leaves the ideal.
+ * The in-use margin: the part of the in-use floor above the bare demand, a kind of limit of
+ * its own that gives way before the demand does. Internal: reported as ALLOC_HOLD_IN_USE.
  */
-static const enum alloc_reason drop_order[] = {
+#define KIND_MARGIN (ALLOC_NR_REASONS + 1)
+#define NR_KINDS    (ALLOC_NR_REASONS + 2)
+
+/*
+ * When the holds don't fit, the limits give way in this order: the step first (a faster
+ * shrink harms least), then the in-use margins, then what the guests use (ballooning a guest
+ * below that drives it to swap or to its OOM killer), pressure last (shrinking a VM in
+ * distress is the failure dynmem is here to avoid). Dropping them all leaves the ideal.
+ */
+static const unsigned int drop_order[] = {
 	ALLOC_SHRINK_STEP, ALLOC_HOLD_HYSTERESIS, ALLOC_HOLD_RATE,
-	ALLOC_HOLD_IN_USE, ALLOC_HOLD_PRESSURE,
+	KIND_MARGIN,	   ALLOC_HOLD_IN_USE,	  ALLOC_HOLD_PRESSURE,
 };
 
 static bool shrunk_recently(const struct alloc_host *h, const struct alloc_vm *v)
@@ -1009,18 +1019,28 @@ static inline void set_floor(struct ctx *c, __u32 i, __u64 f, enum alloc_reason 
 	s->cap_bytes = (held | (f > w->want_bytes)) ? f : w->want_bytes;
 }
 
-/*
- * What VM i's guest uses, as a floor: its demand and ALLOC_IN_USE_MARGIN_PCT more, rounded
- * up to a granule, at most a. The margin is room for the guest kernel's own free pages and
- * for what it took since its report (in the lab, a floor at the bare demand left a growing
- * guest no room and it OOM-killed its workload).
- */
-static __u64 in_use(const struct ctx *c, __u32 i, __u64 a)
+/* x rounded up to a granule g, at most a (a itself when x lies within a granule of it). */
+static inline __u64 up_to(__u64 x, __u64 g, __u64 a)
 {
-	__u64 g = c->s[i].gran_bytes, d = c->vms[i].demand_bytes;
+	return ((x >= a) | (a - x < g)) ? a : (x + g - 1) & ~(g - 1);
+}
 
-	d = d > a ? a : d + d / 100 * ALLOC_IN_USE_MARGIN_PCT;
-	return ((d >= a) | (a - d < g)) ? a : (d + g - 1) & ~(g - 1);
+/*
+ * What VM i's guest uses, as two floors, each rounded up to a granule and at most a: its
+ * demand, and its in-use floor, the demand and ALLOC_IN_USE_MARGIN_PCT more. The margin is
+ * room for the guest kernel's own free pages and for what it took since its report (in the
+ * lab, a floor at the bare demand left a growing guest no room and it OOM-killed its
+ * workload).
+ */
+static void in_use(struct ctx *c, __u32 i, __u64 a)
+{
+	__u64 g = c->s[i].gran_bytes, d = c->vms[i].demand_bytes, margin;
+	struct work *w = &c->w[i];
+
+	d = d > a ? a : d;
+	margin = d / 100 * ALLOC_IN_USE_MARGIN_PCT;
+	w->demand_floor_bytes = up_to(d, g, a);
+	w->used_bytes = up_to(margin > a - d ? a : d + margin, g, a);
 }
 
 /*
@@ -1036,6 +1056,25 @@ static inline void hold_floor(struct ctx *c, __u32 i, __u64 f, enum alloc_reason
 }
 
 /*
+ * VM i's floor above its minimum, in layers that give way one kind at a time, from the
+ * bottom: its demand (kind ALLOC_HOLD_IN_USE), the in-use margin (KIND_MARGIN) and what its
+ * own limit adds above those (kind: its cause). A VM under pressure has the one layer, its
+ * cause: it keeps what it has, all of it, until pressure gives way. Puts the layers' bounds
+ * in used_bytes and demand_floor_bytes: min ≤ demand ≤ used ≤ floor.
+ */
+static inline void set_layers(struct ctx *c, __u32 i)
+{
+	struct work *w = &c->w[i];
+	__u64 min = c->vms[i].minimum_bytes, f = c->s[i].floor_bytes;
+	bool one = (w->cause == ALLOC_HOLD_PRESSURE) | (w->cause == CAUSE_NONE);
+	__u64 used = w->used_bytes < min ? min : w->used_bytes > f ? f : w->used_bytes;
+	__u64 d = w->demand_floor_bytes;
+
+	w->used_bytes = one ? min : used;
+	w->demand_floor_bytes = one ? min : d < min ? min : d > used ? used : d;
+}
+
+/*
  * The floor that the transition limits put under VM i, given its ideal, and why. The
  * conditions come in no order a branch predictor could learn, so all are worked out (with
  * & and |, where && and || would each be a branch) and one is picked, the strongest last.
@@ -1043,145 +1082,273 @@ static inline void hold_floor(struct ctx *c, __u32 i, __u64 f, enum alloc_reason
 static void transition_floor(struct ctx *c, __u32 i, __u64 ideal)
 {
 	const struct alloc_vm *v = &c->vms[i];
-	__u64 a = c->w[i].held_bytes, step = step_floor(c->h, a, c->s[i].gran_bytes);
-	__u64 used = in_use(c, i, a), f;
+	__u64 a = c->w[i].held_bytes, step = step_floor(c->h, a, c->s[i].gran_bytes), used, f;
 	bool rate = shrunk_recently(c->h, v);
 	bool hyst = (ideal < a) & ((u128)(a - ideal) * 100 < (u128)a * c->h->hysteresis_pct);
-	enum alloc_reason why = used > step ? ALLOC_HOLD_IN_USE : ALLOC_SHRINK_STEP;
+	enum alloc_reason why;
 
+	in_use(c, i, a);
+	used = c->w[i].used_bytes;
+	why = used > step ? ALLOC_HOLD_IN_USE : ALLOC_SHRINK_STEP;
 	why = hyst ? ALLOC_HOLD_HYSTERESIS : why;
 	why = rate ? ALLOC_HOLD_RATE : why;
 	why = v->pressure ? ALLOC_HOLD_PRESSURE : why;
 	f = why == ALLOC_SHRINK_STEP ? step : why == ALLOC_HOLD_IN_USE ? used : a;
-	c->w[i].used_bytes = used;
 	c->w[i].ideal_bytes = ideal;
 	hold_floor(c, i, f, why, ideal);
+	set_layers(c, i);
 }
 
-/*
- * How far VM i's floor lies above its minimum, by kind of limit: under a rate, hysteresis or
- * step floor lies the in-use floor, which stays when those give way. That part goes to
- * *used_sum, the caller's local: added to excess[], which the other part indexes by cause,
- * it would go through memory and back at every VM.
- */
-static void add_excess(const struct ctx *c, __u32 i, struct sum128 *excess, struct sum128 *used_sum)
-{
-	const struct work *w = &c->w[i];
-	__u64 f = c->s[i].floor_bytes, min = c->vms[i].minimum_bytes;
-	__u64 used = w->used_bytes < f ? w->used_bytes : f;
-	/* | and ?: rather than branches: the causes come in no order a predictor could learn. */
-	bool whole =
-		(w->cause == ALLOC_HOLD_PRESSURE) | (w->cause == ALLOC_HOLD_IN_USE) | (used <= min);
-
-	sum_add(used_sum, whole ? 0 : used - min);
-	sum_add(&excess[w->cause], whole ? f - min : f - used);
-}
-
-/* How far a kind that gives way only in part still lifts its floors: keep/of of it. */
-struct give_way {
-	enum alloc_reason last; /* the last kind dropped */
-	u128 keep, of;		/* keep < of */
-	__u64 frac;		/* keep/of in 64-bit fixed point, rounded down; of < 2^64 */
+/* VM i's layers, as set_layers() left them. */
+struct layers {
+	__u64 min, demand, used, floor; /* min ≤ demand ≤ used ≤ floor */
 };
 
-/*
- * a * keep / of, rounded down. A 128-bit division is a library call around a divide
- * instruction of some 45 cycles, for most VMs when a limit gives way in part; instead a
- * multiplication by keep/of in fixed point, which falls short of the quotient by less
- * than a/2^64, so by less than one: what is left over says whether to add it.
- */
-static __u64 scaled(__u64 a, const struct give_way *g)
+static inline struct layers layers_of(const struct ctx *c, __u32 i)
 {
-	__u64 of = (__u64)g->of, q;
-	u128 rest;
+	const struct work *w = &c->w[i];
 
-	if (g->of > UINT64_MAX)
-		return (__u64)((u128)a * g->keep / g->of);
-	q = (__u64)(((u128)a * g->frac) >> 64);
-	rest = (u128)a * (__u64)g->keep - (u128)q * of;
-	return q + (rest >= of);
+	return (struct layers){ c->vms[i].minimum_bytes, w->demand_floor_bytes, w->used_bytes,
+				c->s[i].floor_bytes };
+}
+
+/* How many bytes VM i's layer of this kind holds. */
+static inline __u64 layer_bytes(const struct ctx *c, __u32 i, unsigned int kind)
+{
+	struct layers y = layers_of(c, i);
+
+	return kind == KIND_MARGIN	   ? y.used - y.demand
+	       : kind == ALLOC_HOLD_IN_USE ? y.demand - y.min
+	       : kind == c->w[i].cause	   ? y.floor - y.used
+					   : 0;
 }
 
 /*
- * base + (f - base) * keep/of, rounded down to the granule: a floor lowered in part. Inline:
- * GCC 12 made it a call, for most VMs when a limit gives way in part.
+ * How far the kind that gives way last still lifts its floors: each VM keeps the share
+ * min(1, λ·weight) of its layer, one λ for all, so that the lighter VMs give first and VMs
+ * of one weight give pro rata. Weight 0 keeps share0, which is 0 unless every weighted VM
+ * keeps all (λ infinite).
  */
-static inline __u64 lowered(const struct ctx *c, __u32 i, __u64 base, __u64 f,
-			    const struct give_way *g)
-{
-	__u64 gran = c->s[i].gran_bytes;
-	__u64 x = base + scaled(f - base, g);
+struct give_way {
+	unsigned int last; /* the last kind dropped */
+	double lam, share0;
+};
 
-	return x & ~(gran - 1);
+/* x × the share of a VM of this weight, rounded down. */
+static inline __u64 part_of(const struct give_way *g, __u64 x, __u32 weight)
+{
+	double f = weight ? g->lam * weight : g->share0;
+
+	return f >= 1.0 ? x : (__u64)(((u128)x * (__u64)(f * 0x1p64)) >> 64);
+}
+
+/* lo + (hi - lo) × VM i's share, rounded down to the granule: a layer given way in part. */
+static inline __u64 kept(const struct ctx *c, __u32 i, __u64 lo, __u64 hi, const struct give_way *g)
+{
+	__u64 x = lo + part_of(g, hi - lo, c->vms[i].weight);
+
+	return x & ~(c->s[i].gran_bytes - 1);
+}
+
+/* Σ layer × share over the lanes (x: the layer, weight), exactly. */
+static u128 kept_sum(const struct lanes *l, const struct give_way *g)
+{
+	struct sum128 s = { 0 };
+
+	for (size_t k = 0; k < l->n; k++)
+		sum_add(&s, part_of(g, l->x[k], l->weight[k]));
+	return sum_value(s);
+}
+
+static inline void swap_lanes(struct lanes *l, size_t a, size_t b)
+{
+	__u64 x = l->x[a];
+	double x_d = l->x_d[a];
+	__u32 w = l->weight[a];
+
+	l->x[a] = l->x[b];
+	l->x_d[a] = l->x_d[b];
+	l->weight[a] = l->weight[b];
+	l->x[b] = x;
+	l->x_d[b] = x_d;
+	l->weight[b] = w;
+}
+
+/* Lanes [lo, hi) split by weight against p: below, equal, above. With their sums. */
+struct split {
+	size_t eq, above;	      /* where the equal and the lanes above start */
+	double below_xw, eq_x, eq_xw; /* Σ x·weight below, Σ x and Σ x·weight equal */
+	double above_x;		      /* Σ x above */
+};
+
+static struct split split_lanes(struct lanes *l, size_t lo, size_t hi, __u32 p)
+{
+	struct split r = { 0 };
+	size_t i = lo, k = lo, j = hi;
+
+	/* [lo, i) below, [i, k) equal, [k, j) not looked at yet, [j, hi) above. */
+	while (k < j) {
+		__u32 w = l->weight[k];
+		double x = l->x_d[k];
+
+		if (w < p) {
+			r.below_xw += x * w;
+			swap_lanes(l, i++, k++);
+		} else if (w > p) {
+			r.above_x += x;
+			swap_lanes(l, k, --j);
+		} else {
+			r.eq_x += x;
+			r.eq_xw += x * w;
+			k++;
+		}
+	}
+	r.eq = i;
+	r.above = j;
+	return r;
 }
 
 /*
- * VM i's floor once the kinds in dropped gave way, the last of them only as far as the
- * budget needs. Pressure implies in use; the other kinds fall back to the in-use floor.
+ * The continuous λ where Σ x × min(1, λ·weight) over the lanes reaches keep (less than Σ x
+ * over the weighted lanes). At the root the lanes of weight ≥ 1/λ keep all of theirs, the
+ * others λ·weight of it. Found as quickselect finds a median: a pivot weight p splits the
+ * lanes still undecided, the sum at λ = 1/p says on which side of p the root lies, and the
+ * lanes on the other side, p's own among them, are decided. Expected linear time; it
+ * reorders the lanes. Weight 0 keeps nothing at any finite λ.
+ */
+static double share_level(struct lanes *l, double keep)
+{
+	double all = 0, part = 0; /* Σ x of the lanes that keep all, Σ x·weight of the others */
+	size_t lo = split_lanes(l, 0, l->n, 0).above, hi = l->n;
+
+	while (lo < hi) {
+		__u32 a = l->weight[lo], b = l->weight[lo + (hi - lo) / 2], c = l->weight[hi - 1];
+		__u32 p = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+		struct split r = split_lanes(l, lo, hi, p);
+
+		if (all + r.above_x + r.eq_x + (part + r.below_xw) / p <= keep) {
+			all += r.above_x + r.eq_x; /* the root is at 1/p or above */
+			hi = r.eq;
+		} else {
+			part += r.below_xw + r.eq_xw; /* below 1/p */
+			lo = r.above;
+		}
+	}
+	return part > 0 && keep > all ? (keep - all) / part : 0;
+}
+
+/*
+ * The shares for the kind that gives way last, so that its layers over idx[0..m) keep at
+ * most keep bytes (less than they hold). Floats land a hair off the root: the shares start
+ * a hair above it (so that a share of exactly 4/7 keeps 4/7, not a byte and so a granule
+ * less) and back off until the exact sum fits. The lanes are scratch here: x = the layer,
+ * x_d = it as a double, weight.
+ */
+static void solve_give_way(struct ctx *c, const __u32 *idx, size_t m, u128 keep, struct give_way *g)
+{
+	struct lanes *l = &c->l;
+	struct sum128 weighted = { 0 }, unweighted = { 0 };
+	double lam = INFINITY, share0 = 0;
+	size_t n = 0;
+
+	for (size_t j = 0; j < m; j++) {
+		__u64 x = layer_bytes(c, idx[j], g->last);
+		__u32 weight = c->vms[idx[j]].weight;
+
+		if (!x)
+			continue;
+		sum_add(weight ? &weighted : &unweighted, x);
+		l->x[n] = x;
+		l->x_d[n] = (double)x;
+		l->weight[n++] = weight;
+	}
+	l->n = n;
+	if (keep >= sum_value(weighted))
+		/* Every weighted VM keeps all; weight 0 keeps the rest, pro rata. */
+		share0 = (double)(keep - sum_value(weighted)) / (double)sum_value(unweighted);
+	else
+		lam = share_level(l, (double)keep);
+	for (double back = -0x1p-40;; back = back < 0 ? 0x1p-30 : 2 * back) {
+		g->lam = back >= 1.0 ? 0 : lam * (1.0 - back);
+		g->share0 = back >= 1.0 ? 0 : share0 * (1.0 - back);
+		if (kept_sum(l, g) <= keep)
+			break;
+	}
+}
+
+/*
+ * VM i's floor once the kinds in dropped gave way, the last of them in part: from the top,
+ * its own layer, then the margin, then its demand, each only once all above it is gone.
  */
 static void give_way(struct ctx *c, __u32 i, __u32 dropped, const struct give_way *g)
 {
-	const struct work *w = &c->w[i];
-	enum alloc_reason cause = w->cause;
-	__u64 min = c->vms[i].minimum_bytes, f = c->s[i].floor_bytes, ideal = w->ideal_bytes;
-	__u64 use = w->used_bytes > min ? (w->used_bytes < f ? w->used_bytes : f) : min;
+	enum alloc_reason cause = c->w[i].cause;
+	struct layers y = layers_of(c, i);
+	__u64 to = y.floor;
 
-	bool own = cause == ALLOC_HOLD_PRESSURE || cause == ALLOC_HOLD_IN_USE;
-	__u64 to;
+	if (dropped & 1U << cause)
+		to = cause == g->last ? kept(c, i, y.used, y.floor, g) : y.used;
+	if (to == y.used && (dropped & 1U << KIND_MARGIN))
+		to = g->last == KIND_MARGIN ? kept(c, i, y.demand, y.used, g) : y.demand;
+	if (to == y.demand && (dropped & 1U << ALLOC_HOLD_IN_USE))
+		to = g->last == ALLOC_HOLD_IN_USE ? kept(c, i, y.min, y.demand, g) : y.min;
+	hold_floor(c, i, to,
+		   to > y.used || cause == ALLOC_HOLD_PRESSURE ? cause : ALLOC_HOLD_IN_USE,
+		   c->w[i].ideal_bytes);
+}
 
-	if (own)
-		to = cause == g->last ? lowered(c, i, min, f, g) : 0;
-	else if (cause == g->last)
-		to = lowered(c, i, use, f, g);
-	else if (!(dropped & (1U << ALLOC_HOLD_IN_USE)))
-		to = use;
-	else
-		to = g->last == ALLOC_HOLD_IN_USE ? lowered(c, i, min, use, g) : 0;
-	/* One call: four would each get their copy of hold_floor(), or none would. */
-	hold_floor(c, i, to, own || cause == g->last ? cause : ALLOC_HOLD_IN_USE, ideal);
+/* The kinds in dropped as reasons: the margin is part of the in-use floor. */
+static __u32 as_reasons(__u32 dropped)
+{
+	return (dropped & ~(1U << KIND_MARGIN)) | (dropped >> KIND_MARGIN & 1) << ALLOC_HOLD_IN_USE;
 }
 
 /*
  * Puts transition floors under idx[0..m), given their ideal in x. When they don't fit the
  * budget, kinds of limits give way in drop_order until they do: all but the last entirely,
- * the last only as far as needed, pro rata over its VMs. Returns the kinds that gave way.
+ * the last only as far as needed, lighter VMs first. Returns the kinds that gave way, as
+ * reasons.
  */
 static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
 {
-	struct sum128 excess[ALLOC_NR_REASONS + 1] = { 0 }, floors = { 0 }, used_sum = { 0 };
-	struct give_way g = { .last = CAUSE_NONE, .keep = 0, .of = 1 };
-	__u32 dropped = 0;
+	struct sum128 excess[NR_KINDS] = { 0 }, floors = { 0 }, demand = { 0 }, margin = { 0 };
+	struct give_way g = { .last = CAUSE_NONE };
+	__u32 dropped = 0, reasons;
 	u128 sum;
 
 	for (size_t k = 0; k < m; k++) {
 		__u32 i = idx[k];
+		struct layers y;
 
 		transition_floor(c, i, c->s[i].x_bytes);
-		sum_add(&floors, c->s[i].floor_bytes);
-		add_excess(c, i, excess, &used_sum);
+		y = layers_of(c, i);
+		sum_add(&floors, y.floor);
+		/* The two in-use layers in locals: through excess[] they would go to memory. */
+		sum_add(&demand, y.demand - y.min);
+		sum_add(&margin, y.used - y.demand);
+		sum_add(&excess[c->w[i].cause], y.floor - y.used);
 	}
-	sum_merge(&excess[ALLOC_HOLD_IN_USE], used_sum);
+	sum_merge(&excess[ALLOC_HOLD_IN_USE], demand);
+	excess[KIND_MARGIN] = margin;
 	sum = sum_value(floors);
 	/* Cumulative: with the rate limit gone, a VM that was held by hysteresis has no step. */
 	for (size_t d = 0; sum > budget && d < sizeof(drop_order) / sizeof(drop_order[0]); d++) {
 		u128 ex = sum_value(excess[drop_order[d]]);
 
 		g.last = drop_order[d];
-		if (sum - ex < budget) {
-			g.keep = budget - (sum - ex);
-			g.of = ex;
-			g.frac = ex <= UINT64_MAX ? (__u64)((g.keep << 64) / ex) : 0;
-		}
-		sum -= ex;
 		dropped |= 1U << g.last;
+		if (sum - ex < budget)
+			solve_give_way(c, idx, m, budget - (sum - ex), &g);
+		sum -= ex;
 	}
+	reasons = as_reasons(dropped);
 	for (size_t k = 0; dropped && k < m; k++) {
 		__u32 i = idx[k];
 
-		if (dropped & (1U << c->w[i].cause))
+		if (reasons & (1U << c->w[i].cause))
 			give_way(c, i, dropped, &g);
 	}
-	return dropped;
+	return reasons;
 }
 
 static enum alloc_reason reason_of(const struct ctx *c, __u32 i)
