@@ -1160,20 +1160,6 @@ static u128 kept_sum(const struct lanes *l, const struct give_way *g)
 	return sum_value(s);
 }
 
-static inline void swap_lanes(struct lanes *l, size_t a, size_t b)
-{
-	__u64 x = l->x[a];
-	double x_d = l->x_d[a];
-	__u32 w = l->weight[a];
-
-	l->x[a] = l->x[b];
-	l->x_d[a] = l->x_d[b];
-	l->weight[a] = l->weight[b];
-	l->x[b] = x;
-	l->x_d[b] = x_d;
-	l->weight[b] = w;
-}
-
 /* Lanes [lo, hi) split by weight against p: below, equal, above. With their sums. */
 struct split {
 	size_t eq, above;	      /* where the equal and the lanes above start */
@@ -1181,26 +1167,51 @@ struct split {
 	double above_x;		      /* Σ x above */
 };
 
+/*
+ * The lane being looked at is kept in registers, not swapped to k and loaded back from there:
+ * the next one to look at is either the lane after it or the lane before j, both untouched
+ * yet, and the loop no longer waits on the store it just made. k is stored when a lane stays
+ * there. A lane's x as a double is worked out here rather than swapped in an array of its own.
+ */
 static struct split split_lanes(struct lanes *l, size_t lo, size_t hi, __u32 p)
 {
 	struct split r = { 0 };
 	size_t i = lo, k = lo, j = hi;
+	/* Reads at most lane hi, which may be l->n: the arrays have room for one more. */
+	__u64 x = l->x[lo];
+	__u32 w = l->weight[lo];
 
-	/* [lo, i) below, [i, k) equal, [k, j) not looked at yet, [j, hi) above. */
+	/* [lo, i) below, [i, k) equal, k the lane x, (k, j) not looked at yet, [j, hi) above. */
 	while (k < j) {
-		__u32 w = l->weight[k];
-		double x = l->x_d[k];
+		double x_d = (double)x;
 
 		if (w < p) {
-			r.below_xw += x * w;
-			swap_lanes(l, i++, k++);
-		} else if (w > p) {
-			r.above_x += x;
-			swap_lanes(l, k, --j);
-		} else {
-			r.eq_x += x;
-			r.eq_xw += x * w;
+			/* To i, and the equal lane there to k. */
+			r.below_xw += x_d * w;
+			l->x[k] = l->x[i];
+			l->weight[k] = l->weight[i];
+			l->x[i] = x;
+			l->weight[i] = w;
+			i++;
 			k++;
+			x = l->x[k];
+			w = l->weight[k];
+		} else if (w > p) {
+			__u64 next_x = l->x[j - 1];
+			__u32 next_w = l->weight[j - 1];
+
+			r.above_x += x_d;
+			l->x[--j] = x;
+			l->weight[j] = w;
+			x = next_x;
+			w = next_w;
+		} else {
+			r.eq_x += x_d;
+			r.eq_xw += x_d * w;
+			l->x[k] = x;
+			l->weight[k++] = w;
+			x = l->x[k];
+			w = l->weight[k];
 		}
 	}
 	r.eq = i;
@@ -1242,7 +1253,7 @@ static double share_level(struct lanes *l, double keep)
  * most keep bytes (less than they hold). Floats land a hair off the root: the shares start
  * a hair above it (so that a share of exactly 4/7 keeps 4/7, not a byte and so a granule
  * less) and back off until the exact sum fits. The lanes are scratch here: x = the layer,
- * x_d = it as a double, weight.
+ * and weight.
  */
 static void solve_give_way(struct ctx *c, const __u32 *idx, size_t m, u128 keep, struct give_way *g)
 {
@@ -1251,16 +1262,16 @@ static void solve_give_way(struct ctx *c, const __u32 *idx, size_t m, u128 keep,
 	double lam = INFINITY, share0 = 0;
 	size_t n = 0;
 
+	/* Every VM is stored, and kept when its layer is not empty: no branch to mispredict. */
 	for (size_t j = 0; j < m; j++) {
 		__u64 x = layer_bytes(c, idx[j], g->last);
 		__u32 weight = c->vms[idx[j]].weight;
 
-		if (!x)
-			continue;
-		sum_add(weight ? &weighted : &unweighted, x);
+		sum_add(&weighted, weight ? x : 0);
+		sum_add(&unweighted, weight ? 0 : x);
 		l->x[n] = x;
-		l->x_d[n] = (double)x;
-		l->weight[n++] = weight;
+		l->weight[n] = weight;
+		n += x != 0;
 	}
 	l->n = n;
 	if (keep >= sum_value(weighted))
