@@ -469,8 +469,9 @@ static void holds_that_do_not_fit_are_dropped(void **state)
 
 /*
  * When what the guests use does not fit, the lighter VM gives first: the in-use margins
- * (demand + 10%) before anyone's demand, and within each, each VM keeps min(1, λ·weight) of
- * it. The lab's case: pro rata, a heavy and a light guest squeezed alike.
+ * (demand + 10%) before anyone's demand, and within each the heaviest keep theirs, VMs of one
+ * weight pro rata. The lab's case: pro rata over all, a heavy and a light guest were squeezed
+ * alike.
  */
 static void in_use_gives_way_by_weight(void **state)
 {
@@ -484,23 +485,22 @@ static void in_use_gives_way_by_weight(void **state)
 	v[0].assigned_bytes = v[1].assigned_bytes = 11 * GiB;
 	h.shrink_step_pct = 100; /* no step: only what the guests use holds them */
 	plan(&h, v, 2, t, &s);
-	/* 1.5G of the 2G of margins fit: the heavy VM keeps all of its own (λ = 1/4000). */
+	/* 1.5G of the 2G of margins fit: the heavy VM keeps all of its own. */
 	assert_target(t[0], 11 * GiB, ALLOC_WEIGHT); /* its ideal lies above */
 	assert_target(t[1], 10 * GiB + 512 * MiB, ALLOC_HOLD_IN_USE);
 	assert_int_equal(s.dropped_reasons, 1U << ALLOC_SHRINK_STEP | 1U << ALLOC_HOLD_HYSTERESIS |
 						    1U << ALLOC_HOLD_RATE |
 						    1U << ALLOC_HOLD_IN_USE);
-	/* 1G fits: 4 to 1, as the weights (pro rata would keep half of each). */
+	/* 1G fits: all of it the heavy VM's (pro rata would keep half of each). */
 	h.budget_bytes = 21 * GiB;
-	plan(&h, v, 2, t, &s);
-	assert_int_equal(t[0].target_bytes + t[1].target_bytes, 21 * GiB);
-	assert_true(t[0].target_bytes >= 10 * GiB + 819 * MiB);
-	assert_true(t[1].target_bytes <= 10 * GiB + 205 * MiB);
-	/* Weight 0 keeps only what every weighted VM leaves. */
-	v[1].weight = 0;
 	plan(&h, v, 2, t, &s);
 	assert_target(t[0], 11 * GiB, ALLOC_WEIGHT);
 	assert_target(t[1], 10 * GiB, ALLOC_HOLD_IN_USE);
+	/* One weight: pro rata, half of each. */
+	v[1].weight = 8000;
+	plan(&h, v, 2, t, &s);
+	assert_target(t[0], 10 * GiB + 512 * MiB, ALLOC_WEIGHT); /* their ideal lies above */
+	assert_target(t[1], 10 * GiB + 512 * MiB, ALLOC_WEIGHT);
 	/* Short of the demands too: no margin is left, and the lighter guest gives first. */
 	v[1].weight = 2000;
 	h.budget_bytes = 19 * GiB + 512 * MiB;

@@ -1124,22 +1124,37 @@ static inline __u64 layer_bytes(const struct ctx *c, __u32 i, unsigned int kind)
 }
 
 /*
- * How far the kind that gives way last still lifts its floors: each VM keeps the share
- * min(1, λ·weight) of its layer, one λ for all, so that the lighter VMs give first and VMs
- * of one weight give pro rata. Weight 0 keeps share0, which is 0 unless every weighted VM
- * keeps all (λ infinite).
+ * How far the kind that gives way last still lifts its floors, by weight, the heaviest
+ * first: the VMs heavier than weight keep all of their part of that kind, those of this
+ * weight keep the share keep/of of theirs (pro rata), the lighter ones nothing.
  */
 struct give_way {
 	unsigned int last; /* the last kind dropped */
-	double lam, share0;
+	__u32 weight;
+	u128 keep, of; /* keep < of */
+	__u64 frac;    /* keep/of in 64-bit fixed point, rounded down; of < 2^64 */
 };
 
-/* x × the share of a VM of this weight, rounded down. */
+/*
+ * a * keep / of, rounded down. A 128-bit division is a library call around a divide
+ * instruction of some 45 cycles, for every VM of the weight given way in part; instead a
+ * multiplication by keep/of in fixed point, which falls short of the quotient by less
+ * than a/2^64, so by less than one: what is left over says whether to add it.
+ */
+static __u64 scaled(__u64 a, const struct give_way *g)
+{
+	__u64 of = (__u64)g->of, q;
+	u128 rest;
+
+	q = (__u64)(((u128)a * g->frac) >> 64);
+	rest = (u128)a * (__u64)g->keep - (u128)q * of;
+	return q + (rest >= of);
+}
+
+/* x, the part of a VM of this weight that it keeps. */
 static inline __u64 part_of(const struct give_way *g, __u64 x, __u32 weight)
 {
-	double f = weight ? g->lam * weight : g->share0;
-
-	return f >= 1.0 ? x : (__u64)(((u128)x * (__u64)(f * 0x1p64)) >> 64);
+	return weight > g->weight ? x : weight < g->weight ? 0 : scaled(x, g);
 }
 
 /* lo + (hi - lo) × VM i's share, rounded down to the granule: a layer given way in part. */
@@ -1150,28 +1165,17 @@ static inline __u64 kept(const struct ctx *c, __u32 i, __u64 lo, __u64 hi, const
 	return x & ~(c->s[i].gran_bytes - 1);
 }
 
-/* Σ layer × share over the lanes (x: the layer, weight), exactly. */
-static u128 kept_sum(const struct lanes *l, const struct give_way *g)
-{
-	struct sum128 s = { 0 };
-
-	for (size_t k = 0; k < l->n; k++)
-		sum_add(&s, part_of(g, l->x[k], l->weight[k]));
-	return sum_value(s);
-}
-
 /* Lanes [lo, hi) split by weight against p: below, equal, above. With their sums. */
 struct split {
-	size_t eq, above;	      /* where the equal and the lanes above start */
-	double below_xw, eq_x, eq_xw; /* Σ x·weight below, Σ x and Σ x·weight equal */
-	double above_x;		      /* Σ x above */
+	size_t eq, above;	     /* where the equal and the lanes above start */
+	struct sum128 eq_x, above_x; /* Σ x equal, Σ x above */
 };
 
 /*
  * The lane being looked at is kept in registers, not swapped to k and loaded back from there:
  * the next one to look at is either the lane after it or the lane before j, both untouched
  * yet, and the loop no longer waits on the store it just made. k is stored when a lane stays
- * there. A lane's x as a double is worked out here rather than swapped in an array of its own.
+ * there.
  */
 static struct split split_lanes(struct lanes *l, size_t lo, size_t hi, __u32 p)
 {
@@ -1183,11 +1187,8 @@ static struct split split_lanes(struct lanes *l, size_t lo, size_t hi, __u32 p)
 
 	/* [lo, i) below, [i, k) equal, k the lane x, (k, j) not looked at yet, [j, hi) above. */
 	while (k < j) {
-		double x_d = (double)x;
-
 		if (w < p) {
 			/* To i, and the equal lane there to k. */
-			r.below_xw += x_d * w;
 			l->x[k] = l->x[i];
 			l->weight[k] = l->weight[i];
 			l->x[i] = x;
@@ -1200,14 +1201,13 @@ static struct split split_lanes(struct lanes *l, size_t lo, size_t hi, __u32 p)
 			__u64 next_x = l->x[j - 1];
 			__u32 next_w = l->weight[j - 1];
 
-			r.above_x += x_d;
+			sum_add(&r.above_x, x);
 			l->x[--j] = x;
 			l->weight[j] = w;
 			x = next_x;
 			w = next_w;
 		} else {
-			r.eq_x += x_d;
-			r.eq_xw += x_d * w;
+			sum_add(&r.eq_x, x);
 			l->x[k] = x;
 			l->weight[k++] = w;
 			x = l->x[k];
@@ -1219,71 +1219,59 @@ static struct split split_lanes(struct lanes *l, size_t lo, size_t hi, __u32 p)
 	return r;
 }
 
-/*
- * The continuous λ where Σ x × min(1, λ·weight) over the lanes reaches keep (less than Σ x
- * over the weighted lanes). At the root the lanes of weight ≥ 1/λ keep all of theirs, the
- * others λ·weight of it. Found as quickselect finds a median: a pivot weight p splits the
- * lanes still undecided, the sum at λ = 1/p says on which side of p the root lies, and the
- * lanes on the other side, p's own among them, are decided. Expected linear time; it
- * reorders the lanes. Weight 0 keeps nothing at any finite λ.
- */
-static double share_level(struct lanes *l, double keep)
+/* The weight given way in part: its VMs keep keep/of; keep < of. */
+static void give_at(struct give_way *g, __u32 weight, u128 keep, u128 of)
 {
-	double all = 0, part = 0; /* Σ x of the lanes that keep all, Σ x·weight of the others */
-	size_t lo = split_lanes(l, 0, l->n, 0).above, hi = l->n;
-
-	while (lo < hi) {
-		__u32 a = l->weight[lo], b = l->weight[lo + (hi - lo) / 2], c = l->weight[hi - 1];
-		__u32 p = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
-		struct split r = split_lanes(l, lo, hi, p);
-
-		if (all + r.above_x + r.eq_x + (part + r.below_xw) / p <= keep) {
-			all += r.above_x + r.eq_x; /* the root is at 1/p or above */
-			hi = r.eq;
-		} else {
-			part += r.below_xw + r.eq_xw; /* below 1/p */
-			lo = r.above;
-		}
+	/* Both halved until of fits 64 bits (only past 2^64 bytes): keep/of only falls. */
+	while (of > UINT64_MAX) {
+		keep >>= 1;
+		of = (of >> 1) + 1;
 	}
-	return part > 0 && keep > all ? (keep - all) / part : 0;
+	g->weight = weight;
+	g->keep = keep;
+	g->of = of;
+	g->frac = (__u64)((keep << 64) / of);
 }
 
 /*
- * The shares for the kind that gives way last, so that its layers over idx[0..m) keep at
- * most keep bytes (less than they hold). Floats land a hair off the root: the shares start
- * a hair above it (so that a share of exactly 4/7 keeps 4/7, not a byte and so a granule
- * less) and back off until the exact sum fits. The lanes are scratch here: x = the layer,
- * and weight.
+ * The kind that gives way last keeps keep bytes (less than it holds) over idx[0..m): the
+ * heaviest VMs keep all of theirs, and the weight where keep runs out shares what is left
+ * pro rata. That weight is found as quickselect finds a median: a pivot weight p splits the
+ * VMs still undecided, and the sums say whether p and the heavier keep all, p is the weight,
+ * or it lies above. Expected linear time, exact sums. The lanes are scratch here: x = the
+ * VM's part of that kind, weight.
  */
 static void solve_give_way(struct ctx *c, const __u32 *idx, size_t m, u128 keep, struct give_way *g)
 {
 	struct lanes *l = &c->l;
-	struct sum128 weighted = { 0 }, unweighted = { 0 };
-	double lam = INFINITY, share0 = 0;
-	size_t n = 0;
+	u128 all = 0; /* what the VMs decided to keep all keep */
+	size_t n = 0, lo = 0, hi;
 
 	/* Every VM is stored, and kept when its layer is not empty: no branch to mispredict. */
 	for (size_t j = 0; j < m; j++) {
 		__u64 x = layer_bytes(c, idx[j], g->last);
-		__u32 weight = c->vms[idx[j]].weight;
 
-		sum_add(&weighted, weight ? x : 0);
-		sum_add(&unweighted, weight ? 0 : x);
 		l->x[n] = x;
-		l->weight[n] = weight;
+		l->weight[n] = c->vms[idx[j]].weight;
 		n += x != 0;
 	}
-	l->n = n;
-	if (keep >= sum_value(weighted))
-		/* Every weighted VM keeps all; weight 0 keeps the rest, pro rata. */
-		share0 = (double)(keep - sum_value(weighted)) / (double)sum_value(unweighted);
-	else
-		lam = share_level(l, (double)keep);
-	for (double back = -0x1p-40;; back = back < 0 ? 0x1p-30 : 2 * back) {
-		g->lam = back >= 1.0 ? 0 : lam * (1.0 - back);
-		g->share0 = back >= 1.0 ? 0 : share0 * (1.0 - back);
-		if (kept_sum(l, g) <= keep)
-			break;
+	l->n = hi = n;
+	while (lo < hi) {
+		__u32 x = l->weight[lo], y = l->weight[lo + (hi - lo) / 2], z = l->weight[hi - 1];
+		__u32 p = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+		struct split r = split_lanes(l, lo, hi, p);
+		u128 above = all + sum_value(r.above_x), eq = sum_value(r.eq_x);
+
+		if (above + eq <= keep) { /* p and the heavier keep all: the weight is below */
+			all = above + eq;
+			give_at(g, p - 1, 0, 1); /* p > 0: keep is less than all of them */
+			hi = r.eq;
+		} else if (above <= keep) { /* p it is */
+			give_at(g, p, keep - above, eq);
+			return;
+		} else { /* above p */
+			lo = r.above;
+		}
 	}
 }
 
@@ -1342,6 +1330,7 @@ static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
 	sum_merge(&excess[ALLOC_HOLD_IN_USE], demand);
 	excess[KIND_MARGIN] = margin;
 	sum = sum_value(floors);
+	give_at(&g, ALLOC_WEIGHT_MAX, 0, 1); /* the last kind keeps nothing, unless solved */
 	/* Cumulative: with the rate limit gone, a VM that was held by hysteresis has no step. */
 	for (size_t d = 0; sum > budget && d < sizeof(drop_order) / sizeof(drop_order[0]); d++) {
 		u128 ex = sum_value(excess[drop_order[d]]);
