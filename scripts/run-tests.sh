@@ -56,5 +56,5 @@ while [[ $# -gt 0 ]]; do
 	esac
 done
 echo
-echo "$passed passed, $failed failed$( ((not_run == 0)) || echo ", $not_run not run (the lab failed under them: see above)")"
+echo "$passed passed, $failed failed$( ((not_run == 0)) || echo ", $not_run not run (the lab failed under them, or its suite ran out of time: see above)")"
 [[ $failed -eq 0 ]]
