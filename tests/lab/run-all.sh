@@ -45,7 +45,7 @@ run_all() {
 			status=PASS
 			passed=$((passed + 1))
 		elif ((rc == LAB_FAILED)); then
-			status="NOT RUN" # the lab failed twice under it: nothing said about dynmem
+			status="NOT RUN" # the lab failed twice under it, or no time left: nothing said about dynmem
 			not_run=$((not_run + 1))
 		else
 			status=FAIL
