@@ -118,8 +118,8 @@ $(OUT)/guest/demand: tests/guest/demand.c | $(OUT)/guest
 deps:
 	$(Q)scripts/deps.sh
 
-# The lab suite, a fresh lab per test: about 8 minutes for tests 1-4 and 6, 6 to 10 more
-# for each end-to-end scenario (5 and 7).
+# The lab suite, a fresh lab per test: about 8 minutes. The end-to-end scenarios (5 and 7,
+# 5 to 10 minutes each) run by name: tests/lab/run-all.sh 5-dynamic-memory 7-spanning-off.
 LAB_SUITE := tests/lab/run-all.sh
 
 check: deps
