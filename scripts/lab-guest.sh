@@ -223,6 +223,13 @@ wait_guest() {
 		fi
 		sleep 0.1
 	done
+	if [[ ! -s $STATE/$name.log ]]; then
+		# Not a byte from its firmware or kernel: its vCPU never ran, which the lab's nested
+		# SVM emulated by TCG does now and then (seen with no dynmemd at all): the lab's
+		# failure, worth a new lab (scripts/lab.sh: 75).
+		echo "lab-guest: $name: its console is empty after $seconds s: the lab's emulation" >&2
+		exit 75
+	fi
 	tail -n 5 "$STATE/$name.log" | sed 's/^/lab-guest:   /' >&2
 	die "$name: not booted after $seconds s; read its console log $STATE/$name.log"
 }
