@@ -76,7 +76,7 @@ struct slot {
 /* The rest of a VM's state during one plan. */
 struct work {
 	__u64 want_bytes;
-	__u64 held_bytes;	 /* assigned, clamped into [minimum, maximum] */
+	__u64 held_bytes; /* assigned, clamped into [minimum, maximum] */
 	/* Its in-use floor (demand + margin) and its demand, in granules, at most held_bytes;
 	 * once its floor is set, the bounds of its layers (set_layers()). */
 	__u64 used_bytes;
