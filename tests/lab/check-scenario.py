@@ -155,7 +155,7 @@ def not_fed(r, rise, base, full):
     taken = {name: sum(r.vm(s, name)["reason"] in ("hold_in_use", "minimum") for s in end)
              for name in lighter}
     held = (end[-1]["workloads"]["heavy"] or {}).get("held", 0)
-    measured(f"heavy: +{mib(peak - base)} MiB in the rise; its workload held {held} of {full} "
+    measured(f"heavy: +{mib(peak - base)} in the rise; its workload held {held} of {full} "
              f"MiB: the rest is what the lighter guests use ("
              + ", ".join(f"{name} at its minimum or in-use floor in {n}/{len(end)} samples, "
                          f"demand {mib(r.vm(end[-1], name)['demand_bytes'])}"
@@ -183,7 +183,10 @@ def check_rise(r):
     fed = next((s for s in rise if (s["workloads"]["heavy"] or {}).get("held") == full), None)
     if fed:
         grew = next((s for s in rise if r.vm(s, "heavy")["balloon_actual_bytes"] >= base + BACK),
-                    fed)
+                    None)
+        if not grew:
+            fail(f"heavy's workload was fed but its size never rose {BACK >> 20} MiB above "
+                 f"{mib(base)}")
         measured(f"heavy: +{BACK >> 20} MiB {r.since('rise', grew):.0f} s after its demand rose; "
                  f"its workload held all {full} MiB after {r.since('rise', fed):.0f} s")
     else:
