@@ -414,11 +414,31 @@ static void memory_in_use_is_not_taken_for_weight(void **state)
 	plan(&h, v, 2, t, &s);
 	assert_target(t[1], (6 * GiB - 6 * GiB / 10 + 4 * KiB - 1) & ~(4 * KiB - 1), /* to 4K */
 		      ALLOC_SHRINK_STEP);
-	/* ... and down to what it uses and 10% more, not below, once the step would go further. */
+	/*
+	 * ... and down to what it uses and 10% more, not below, once the step would go further,
+	 * while the heavier VM has what its own guest uses and 10% more (5G of its 6G).
+	 */
+	v[0].demand_bytes = 5 * GiB;
 	v[1].assigned_bytes = 4 * GiB + 512 * MiB;
 	plan(&h, v, 2, t, &s);
 	assert_target(t[1], (4 * GiB + 4 * GiB / 100 * 10 + 4 * KiB - 1) & ~(4 * KiB - 1),
 		      ALLOC_HOLD_IN_USE);
+	assert_false(s.holds_dropped);
+	/*
+	 * The heavier guest uses all it has: its need (6G and 10%) comes before the lighter VM's
+	 * margin, which gives way a step at a time, down to its demand; its demand holds.
+	 */
+	v[0].demand_bytes = 6 * GiB;
+	plan(&h, v, 2, t, &s);
+	assert_target(t[1],
+		      (4 * GiB + 512 * MiB - (4 * GiB + 512 * MiB) / 10 + 4 * KiB - 1) &
+			      ~(4 * KiB - 1),
+		      ALLOC_SHRINK_STEP);
+	assert_target(t[0], 12 * GiB - t[1].target_bytes, ALLOC_WEIGHT);
+	assert_int_equal(s.dropped_reasons, 1U << ALLOC_HOLD_IN_USE);
+	v[1].assigned_bytes = t[1].target_bytes;
+	plan(&h, v, 2, t, &s);
+	assert_target(t[1], 4 * GiB, ALLOC_HOLD_IN_USE);
 	/* A budget that can't keep it gives way: the in-use floor is dropped, pressure is not. */
 	h.budget_bytes = 7 * GiB;
 	v[0].pressure = true;
@@ -507,6 +527,55 @@ static void in_use_gives_way_by_weight(void **state)
 	plan(&h, v, 2, t, &s);
 	assert_target(t[0], 10 * GiB, ALLOC_WEIGHT);
 	assert_target(t[1], 9 * GiB + 512 * MiB, ALLOC_HOLD_IN_USE);
+}
+
+/*
+ * The lab's case (test 7, node 1): both guests grew while the host had room and each uses
+ * all it has; their in-use floors fit the budget with 1 MiB to spare. The heavy VM, short of
+ * its need, gets the light VM's margin: the light one keeps its demand.
+ */
+static void lighter_margin_gives_way_to_heavier_need(void **state)
+{
+	struct alloc_vm v[] = { mkvm(192 * MiB, 384 * MiB, 257 * MiB, 8000),
+				mkvm(192 * MiB, 384 * MiB, 252 * MiB, 2000) };
+	struct alloc_host h = mkhost(540 * MiB);
+	struct alloc_target t[2];
+	struct alloc_summary s;
+
+	(void)state;
+	v[0].buffer_pct = v[1].buffer_pct = 25;
+	v[0].assigned_bytes = 270 * MiB; /* +5% */
+	v[1].assigned_bytes = 269 * MiB; /* +7% */
+	plan(&h, v, 2, t, &s);
+	assert_target(t[1], 252 * MiB, ALLOC_HOLD_IN_USE);
+	assert_target(t[0], 288 * MiB, ALLOC_WEIGHT);
+	assert_int_equal(s.dropped_reasons, 1U << ALLOC_HOLD_IN_USE);
+	/* The next tick changes nothing: the light VM shrank, and its rate limit holds. */
+	v[0].assigned_bytes = t[0].target_bytes;
+	v[1].assigned_bytes = t[1].target_bytes;
+	v[1].last_shrink_ns = h.now_ns;
+	plan(&h, v, 2, t, &s);
+	assert_target(t[0], 288 * MiB, ALLOC_WEIGHT);
+	assert_target(t[1], 252 * MiB, ALLOC_HOLD_RATE);
+	/* Weights the other way round, the other way round it goes. */
+	v[0].weight = 2000;
+	v[1].weight = 8000;
+	v[0].assigned_bytes = 270 * MiB;
+	v[1].assigned_bytes = 269 * MiB;
+	v[1].last_shrink_ns = 0;
+	plan(&h, v, 2, t, &s);
+	assert_target(t[0], 257 * MiB, ALLOC_HOLD_IN_USE);
+	assert_target(t[1], 283 * MiB, ALLOC_WEIGHT);
+	/* Once the heavy VM has its need (252M and 10%), the light VM's margin holds again. */
+	v[0].weight = 8000;
+	v[1].weight = 2000;
+	v[0].demand_bytes = 240 * MiB;
+	v[0].assigned_bytes = 270 * MiB;
+	v[1].assigned_bytes = 269 * MiB;
+	plan(&h, v, 2, t, &s);
+	assert_target(t[1], 269 * MiB, ALLOC_HOLD_IN_USE);
+	assert_target(t[0], 271 * MiB, ALLOC_WEIGHT);
+	assert_false(s.holds_dropped);
 }
 
 static void per_node_budgets_when_spanning_off(void **state)
@@ -1247,6 +1316,45 @@ static void check_limits(const struct scenario *sc, const struct result *r)
 	}
 }
 
+/*
+ * A heavier VM's need comes before a lighter VM's margin: while a VM grows and still has less
+ * than its demand and 10% (or its want), no lighter VM of its group is held above its demand
+ * by its in-use floor. Unless the budget dropped the limits above some margins.
+ */
+static void check_needs_first(const struct scenario *sc, const struct result *r)
+{
+	__u32 claim[ALLOC_MAX_NODES + 1] = { 0 }; /* per group: heaviest grower's weight + 1 */
+	const __u32 upper =
+		1U << ALLOC_SHRINK_STEP | 1U << ALLOC_HOLD_HYSTERESIS | 1U << ALLOC_HOLD_RATE;
+
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct alloc_vm *v = &sc->v[i];
+		u128 d = v->demand_bytes,
+		     need = d + v->demand_bytes / 100 * ALLOC_IN_USE_MARGIN_PCT;
+		__u64 a = clamp_assigned(v), want = r->t[i].want_bytes;
+		int g = group_of(sc, i);
+
+		need = need < want ? need : want;
+		if (g >= 0 && r->t[i].target_bytes > a && a < need && v->weight + 1 > claim[g])
+			claim[g] = v->weight + 1;
+	}
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct alloc_vm *v = &sc->v[i];
+		int g = group_of(sc, i);
+		struct group_facts f;
+
+		if (g < 0 || r->t[i].reason != ALLOC_HOLD_IN_USE || v->weight + 1 >= claim[g])
+			continue;
+		group_facts(sc, r, g, &f);
+		check(r->t[i].target_bytes <= demand_floor(v) ||
+			      (f.holds_dropped && (r->s.dropped_reasons & upper)),
+		      "vm %zu (weight %u) kept %llu, above its demand %llu, while a VM of weight "
+		      "%u grew short of its need",
+		      i, v->weight, (unsigned long long)r->t[i].target_bytes,
+		      (unsigned long long)demand_floor(v), claim[g] - 1);
+	}
+}
+
 static void run_plan(const struct scenario *sc, struct result *r)
 {
 	int rc = alloc_plan(&sc->h, sc->v, sc->n, r->t, &r->s);
@@ -1298,6 +1406,7 @@ static void random_scenarios(void **state)
 		run_plan(&sc, &r);
 		check_plan(&sc, &r);
 		check_limits(&sc, &r);
+		check_needs_first(&sc, &r);
 		held += r.s.nr_held;
 		dropped += r.s.holds_dropped;
 		for (int b = 0; b < ALLOC_NR_REASONS; b++)
@@ -1422,6 +1531,7 @@ int main(void)
 		cmocka_unit_test(memory_in_use_is_not_taken_for_weight),
 		cmocka_unit_test(holds_that_do_not_fit_are_dropped),
 		cmocka_unit_test(in_use_gives_way_by_weight),
+		cmocka_unit_test(lighter_margin_gives_way_to_heavier_need),
 		cmocka_unit_test(per_node_budgets_when_spanning_off),
 		cmocka_unit_test(place_best_fit),
 		cmocka_unit_test(vm_too_big_for_any_node),

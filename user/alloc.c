@@ -50,6 +50,13 @@ static void sum_add(struct sum128 *s, __u64 x)
 	s->hi += s->lo < x;
 }
 
+/* s -= x; x at most s. */
+static void sum_sub(struct sum128 *s, __u64 x)
+{
+	s->hi -= s->lo < x;
+	s->lo -= x;
+}
+
 /* s += x, both sums. */
 static void sum_merge(struct sum128 *s, struct sum128 x)
 {
@@ -81,6 +88,7 @@ struct work {
 	 * once its floor is set, the bounds of its layers (set_layers()). */
 	__u64 used_bytes;
 	__u64 demand_floor_bytes;
+	__u64 need_bytes;	 /* its in-use floor, were it to have its want */
 	__u64 ideal_bytes;	 /* where the fill with only the minimums as floors put it */
 	enum alloc_reason cause; /* why its floor is above its minimum */
 	bool capped;		 /* want before clamping was above maximum */
@@ -1025,22 +1033,31 @@ static inline __u64 up_to(__u64 x, __u64 g, __u64 a)
 	return ((x >= a) | (a - x < g)) ? a : (x + g - 1) & ~(g - 1);
 }
 
+/* Demand d and ALLOC_IN_USE_MARGIN_PCT more, rounded up to a granule g, at most cap. */
+static inline __u64 with_margin(__u64 d, __u64 g, __u64 cap)
+{
+	__u64 margin;
+
+	d = d > cap ? cap : d;
+	margin = d / 100 * ALLOC_IN_USE_MARGIN_PCT;
+	return up_to(margin > cap - d ? cap : d + margin, g, cap);
+}
+
 /*
  * What VM i's guest uses, as two floors, each rounded up to a granule and at most a: its
  * demand, and its in-use floor, the demand and ALLOC_IN_USE_MARGIN_PCT more. The margin is
  * room for the guest kernel's own free pages and for what it took since its report (in the
  * lab, a floor at the bare demand left a growing guest no room and it OOM-killed its
- * workload).
+ * workload). And its need: the in-use floor it would have with its want.
  */
 static void in_use(struct ctx *c, __u32 i, __u64 a)
 {
-	__u64 g = c->s[i].gran_bytes, d = c->vms[i].demand_bytes, margin;
+	__u64 g = c->s[i].gran_bytes, d = c->vms[i].demand_bytes;
 	struct work *w = &c->w[i];
 
-	d = d > a ? a : d;
-	margin = d / 100 * ALLOC_IN_USE_MARGIN_PCT;
-	w->demand_floor_bytes = up_to(d, g, a);
-	w->used_bytes = up_to(margin > a - d ? a : d + margin, g, a);
+	w->demand_floor_bytes = up_to(d > a ? a : d, g, a);
+	w->used_bytes = with_margin(d, g, a);
+	w->need_bytes = with_margin(d, g, w->want_bytes);
 }
 
 /*
@@ -1296,6 +1313,51 @@ static void give_way(struct ctx *c, __u32 i, __u32 dropped, const struct give_wa
 		   c->w[i].ideal_bytes);
 }
 
+/* VM i grows in this plan, and it has less than its need. */
+static inline bool is_short_of_need(const struct ctx *c, __u32 i)
+{
+	return (c->s[i].cap_bytes > c->s[i].floor_bytes) &
+	       (c->w[i].need_bytes > c->w[i].held_bytes);
+}
+
+/* VM i's floor is its in-use floor, above its demand: a margin that nothing else holds. */
+static inline bool has_free_margin(const struct ctx *c, __u32 i)
+{
+	return (c->w[i].cause == ALLOC_HOLD_IN_USE) &
+	       (c->w[i].used_bytes > c->w[i].demand_floor_bytes);
+}
+
+/*
+ * A margin does not hold against a heavier VM's need: the VMs of idx[0..m) lighter than
+ * weight that has_free_margin() lose theirs, to their demand, and floors and margins lose it
+ * too. Where the memory goes is the fill's to say, by weight. Returns whether any VM lost it.
+ */
+static bool margins_give_way(struct ctx *c, const __u32 *idx, size_t m, __u32 weight,
+			     struct sum128 *floors, struct sum128 *margin)
+{
+	bool lowered = false;
+
+	for (size_t k = 0; k < m; k++) {
+		__u32 i = idx[k];
+		enum alloc_reason why;
+		__u64 to, lost;
+
+		if (!has_free_margin(c, i) || c->vms[i].weight >= weight)
+			continue;
+		/* Within its step: a shrink is no faster for being a heavier VM's need. */
+		to = step_floor(c->h, c->w[i].held_bytes, c->s[i].gran_bytes);
+		why = to > c->w[i].demand_floor_bytes ? ALLOC_SHRINK_STEP : ALLOC_HOLD_IN_USE;
+		to = why == ALLOC_SHRINK_STEP ? to : c->w[i].demand_floor_bytes;
+		lost = c->w[i].used_bytes - to;
+		sum_sub(floors, lost);
+		sum_sub(margin, lost);
+		hold_floor(c, i, to, why, c->w[i].ideal_bytes);
+		set_layers(c, i);
+		lowered = true;
+	}
+	return lowered;
+}
+
 /* The kinds in dropped as reasons: the margin is part of the in-use floor. */
 static __u32 as_reasons(__u32 dropped)
 {
@@ -1313,10 +1375,14 @@ static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
 	struct sum128 excess[NR_KINDS] = { 0 }, floors = { 0 }, demand = { 0 }, margin = { 0 };
 	struct give_way g = { .last = CAUSE_NONE };
 	__u32 dropped = 0, reasons;
+	/* Weights + 1: of the heaviest VM short of its need (0: none) and of the lightest VM
+	 * whose margin only its in-use floor holds. */
+	__u32 heaviest_claim = 0, lightest_margin = ALLOC_WEIGHT_MAX + 2;
+	bool lowered = false;
 	u128 sum;
 
 	for (size_t k = 0; k < m; k++) {
-		__u32 i = idx[k];
+		__u32 i = idx[k], w = c->vms[i].weight + 1;
 		struct layers y;
 
 		transition_floor(c, i, c->s[i].x_bytes);
@@ -1326,7 +1392,12 @@ static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
 		sum_add(&demand, y.demand - y.min);
 		sum_add(&margin, y.used - y.demand);
 		sum_add(&excess[c->w[i].cause], y.floor - y.used);
+		heaviest_claim = is_short_of_need(c, i) & (w > heaviest_claim) ? w : heaviest_claim;
+		lightest_margin =
+			has_free_margin(c, i) & (w < lightest_margin) ? w : lightest_margin;
 	}
+	if (lightest_margin < heaviest_claim)
+		lowered = margins_give_way(c, idx, m, heaviest_claim - 1, &floors, &margin);
 	sum_merge(&excess[ALLOC_HOLD_IN_USE], demand);
 	excess[KIND_MARGIN] = margin;
 	sum = sum_value(floors);
@@ -1348,7 +1419,7 @@ static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
 		if (reasons & (1U << c->w[i].cause))
 			give_way(c, i, dropped, &g);
 	}
-	return reasons;
+	return reasons | (__u32)lowered << ALLOC_HOLD_IN_USE;
 }
 
 static enum alloc_reason reason_of(const struct ctx *c, __u32 i)
