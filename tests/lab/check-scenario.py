@@ -142,10 +142,11 @@ def check_limits(r):
 
 def not_fed(r, rise, base, full):
     """Heavy's workload did not get all it asked for. dynmem takes for weight what the lighter
-    VMs have above their minimum and above what their guests use (demand + 10%), never that:
-    when the lighter guest grew first, before the host was short, heavy gets what is left. So
-    heavy must have grown, and at the end of the rise every lighter VM in its pool must be at
-    its minimum or at what its guest uses. Returns where that end starts."""
+    VMs have above their minimum and above what their guests use (their demand, and 10% more
+    while heavy has its own demand and 10%), never what they use: when the lighter guest grew
+    first, before the host was short, heavy gets what is left. So heavy must have grown, and at
+    the end of the rise every lighter VM in its pool must be at its minimum or at what its
+    guest uses. Returns where that end starts."""
     peak = max(r.vm(s, "heavy")["balloon_actual_bytes"] for s in rise)
     if peak < base + GREW:
         fail(f"heavy wanted more but its size stayed near {mib(base)} (at most {mib(peak)})")
