@@ -1033,13 +1033,13 @@ static inline __u64 up_to(__u64 x, __u64 g, __u64 a)
 	return ((x >= a) | (a - x < g)) ? a : (x + g - 1) & ~(g - 1);
 }
 
-/* Demand d and ALLOC_IN_USE_MARGIN_PCT more, rounded up to a granule g, at most cap. */
-static inline __u64 with_margin(__u64 d, __u64 g, __u64 cap)
+/* Demand d and pct% more, rounded up to a granule g, at most cap. */
+static inline __u64 with_margin(__u64 d, __u32 pct, __u64 g, __u64 cap)
 {
 	__u64 margin;
 
 	d = d > cap ? cap : d;
-	margin = d / 100 * ALLOC_IN_USE_MARGIN_PCT;
+	margin = d / 100 * pct;
 	return up_to(margin > cap - d ? cap : d + margin, g, cap);
 }
 
@@ -1056,8 +1056,8 @@ static void in_use(struct ctx *c, __u32 i, __u64 a)
 	struct work *w = &c->w[i];
 
 	w->demand_floor_bytes = up_to(d > a ? a : d, g, a);
-	w->used_bytes = with_margin(d, g, a);
-	w->need_bytes = with_margin(d, g, w->want_bytes);
+	w->used_bytes = with_margin(d, ALLOC_IN_USE_MARGIN_PCT, g, a);
+	w->need_bytes = with_margin(d, ALLOC_IN_USE_MARGIN_PCT, g, w->want_bytes);
 }
 
 /*
@@ -1320,17 +1320,24 @@ static inline bool is_short_of_need(const struct ctx *c, __u32 i)
 	       (c->w[i].need_bytes > c->w[i].held_bytes);
 }
 
-/* VM i's floor is its in-use floor, above its demand: a margin that nothing else holds. */
+/* What VM i keeps of its margin against a heavier VM's need: its demand and the core. */
+static inline __u64 core_of(const struct ctx *c, __u32 i)
+{
+	return with_margin(c->vms[i].demand_bytes, ALLOC_IN_USE_CORE_PCT, c->s[i].gran_bytes,
+			   c->w[i].held_bytes);
+}
+
+/* VM i's floor is its in-use floor, above its core: a margin that nothing else holds. */
 static inline bool has_free_margin(const struct ctx *c, __u32 i)
 {
-	return (c->w[i].cause == ALLOC_HOLD_IN_USE) &
-	       (c->w[i].used_bytes > c->w[i].demand_floor_bytes);
+	return (c->w[i].cause == ALLOC_HOLD_IN_USE) & (c->w[i].used_bytes > core_of(c, i));
 }
 
 /*
- * A margin does not hold against a heavier VM's need: the VMs of idx[0..m) lighter than
- * weight that has_free_margin() lose theirs, to their demand, and floors and margins lose it
- * too. Where the memory goes is the fill's to say, by weight. Returns whether any VM lost it.
+ * A margin does not hold against a heavier VM's need, but for its core: the VMs of
+ * idx[0..m) lighter than weight that has_free_margin() lose the rest, and floors and margins
+ * lose it too. Where the memory goes is the fill's to say, by weight. Returns whether any VM
+ * lost it.
  */
 static bool margins_give_way(struct ctx *c, const __u32 *idx, size_t m, __u32 weight,
 			     struct sum128 *floors, struct sum128 *margin)
@@ -1340,19 +1347,22 @@ static bool margins_give_way(struct ctx *c, const __u32 *idx, size_t m, __u32 we
 	for (size_t k = 0; k < m; k++) {
 		__u32 i = idx[k];
 		enum alloc_reason why;
-		__u64 to, lost;
+		__u64 core, to, lost;
 
 		if (!has_free_margin(c, i) || c->vms[i].weight >= weight)
 			continue;
 		/* Within its step: a shrink is no faster for being a heavier VM's need. */
+		core = core_of(c, i);
 		to = step_floor(c->h, c->w[i].held_bytes, c->s[i].gran_bytes);
-		why = to > c->w[i].demand_floor_bytes ? ALLOC_SHRINK_STEP : ALLOC_HOLD_IN_USE;
-		to = why == ALLOC_SHRINK_STEP ? to : c->w[i].demand_floor_bytes;
-		lost = c->w[i].used_bytes - to;
-		sum_sub(floors, lost);
-		sum_sub(margin, lost);
+		why = to > core ? ALLOC_SHRINK_STEP : ALLOC_HOLD_IN_USE;
+		to = why == ALLOC_SHRINK_STEP ? to : core;
+		/* The floor was the in-use floor; now it is to, or the minimum if that is above. */
+		lost = c->s[i].floor_bytes;
 		hold_floor(c, i, to, why, c->w[i].ideal_bytes);
 		set_layers(c, i);
+		lost -= c->s[i].floor_bytes;
+		sum_sub(floors, lost);
+		sum_sub(margin, lost);
 		lowered = true;
 	}
 	return lowered;
