@@ -78,8 +78,9 @@ struct alloc_summary {
 	__u64 node_total_bytes[ALLOC_MAX_NODES];
 	/* The minimums alone exceed a budget: an alarm. */
 	bool overcommitted;
-	/* Some kinds of limits did not fit the budget and were not applied: which ones, as bits
-	 * 1 << ALLOC_SHRINK_STEP, 1 << ALLOC_HOLD_HYSTERESIS, ... */
+	/* Some kinds of limits did not fit the budget and were not applied, or in-use margins
+	 * gave way to a heavier VM's need: which ones, as bits 1 << ALLOC_SHRINK_STEP,
+	 * 1 << ALLOC_HOLD_HYSTERESIS, ... */
 	bool holds_dropped;
 	__u32 dropped_reasons;
 	/* Spanning off: bit N for node N. */
