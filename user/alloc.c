@@ -88,7 +88,6 @@ struct work {
 	 * once its floor is set, the bounds of its layers (set_layers()). */
 	__u64 used_bytes;
 	__u64 demand_floor_bytes;
-	__u64 need_bytes;	 /* its in-use floor, were it to have its want */
 	__u64 ideal_bytes;	 /* where the fill with only the minimums as floors put it */
 	enum alloc_reason cause; /* why its floor is above its minimum */
 	bool capped;		 /* want before clamping was above maximum */
@@ -1048,7 +1047,7 @@ static inline __u64 with_margin(__u64 d, __u32 pct, __u64 g, __u64 cap)
  * demand, and its in-use floor, the demand and ALLOC_IN_USE_MARGIN_PCT more. The margin is
  * room for the guest kernel's own free pages and for what it took since its report (in the
  * lab, a floor at the bare demand left a growing guest no room and it OOM-killed its
- * workload). And its need: the in-use floor it would have with its want.
+ * workload).
  */
 static void in_use(struct ctx *c, __u32 i, __u64 a)
 {
@@ -1057,7 +1056,6 @@ static void in_use(struct ctx *c, __u32 i, __u64 a)
 
 	w->demand_floor_bytes = up_to(d > a ? a : d, g, a);
 	w->used_bytes = with_margin(d, ALLOC_IN_USE_MARGIN_PCT, g, a);
-	w->need_bytes = with_margin(d, ALLOC_IN_USE_MARGIN_PCT, g, w->want_bytes);
 }
 
 /*
@@ -1313,11 +1311,26 @@ static void give_way(struct ctx *c, __u32 i, __u32 dropped, const struct give_wa
 		   c->w[i].ideal_bytes);
 }
 
-/* VM i grows in this plan, and it has less than its need. */
+/*
+ * VM i may be short of its need, the in-use floor it would have with its want: it grows in
+ * this plan and its in-use floor is capped at what it has (were it not, its need would be
+ * no more than what it has; under pressure set_layers() no longer says).
+ */
+static inline bool may_need(const struct ctx *c, __u32 i)
+{
+	const struct work *w = &c->w[i];
+
+	return (c->s[i].cap_bytes > c->s[i].floor_bytes) & (w->want_bytes > w->held_bytes) &
+	       ((w->used_bytes == w->held_bytes) | (w->cause == ALLOC_HOLD_PRESSURE));
+}
+
+/* VM i, which may_need(), has less than its need. */
 static inline bool is_short_of_need(const struct ctx *c, __u32 i)
 {
-	return (c->s[i].cap_bytes > c->s[i].floor_bytes) &
-	       (c->w[i].need_bytes > c->w[i].held_bytes);
+	const struct work *w = &c->w[i];
+
+	return with_margin(c->vms[i].demand_bytes, ALLOC_IN_USE_MARGIN_PCT, c->s[i].gran_bytes,
+			   w->want_bytes) > w->held_bytes;
 }
 
 /* What VM i keeps of its margin against a heavier VM's need: its demand and the core. */
@@ -1327,32 +1340,34 @@ static inline __u64 core_of(const struct ctx *c, __u32 i)
 			   c->w[i].held_bytes);
 }
 
-/* VM i's floor is its in-use floor, above its core: a margin that nothing else holds. */
-static inline bool has_free_margin(const struct ctx *c, __u32 i)
-{
-	return (c->w[i].cause == ALLOC_HOLD_IN_USE) & (c->w[i].used_bytes > core_of(c, i));
-}
-
 /*
- * A margin does not hold against a heavier VM's need, but for its core: the VMs of
- * idx[0..m) lighter than weight that has_free_margin() lose the rest, and floors and margins
- * lose it too. Where the memory goes is the fill's to say, by weight. Returns whether any VM
- * lost it.
+ * A margin does not hold against a heavier VM's need, but for its core. Of the VMs in
+ * need[0..nn) (those that may_need()) the heaviest short of its need sets the weight; the
+ * VMs of margin[0..nm) (whose floor is their in-use floor, above their demand) lighter than
+ * that lose their margin above the core, and floors and margins lose it too. Where the memory
+ * goes is the fill's to say, by weight. Returns whether any VM lost some.
  */
-static bool margins_give_way(struct ctx *c, const __u32 *idx, size_t m, __u32 weight,
-			     struct sum128 *floors, struct sum128 *margin)
+static bool margins_give_way(struct ctx *c, const __u32 *need, size_t nn, const __u32 *margin,
+			     size_t nm, struct sum128 *floors, struct sum128 *margins)
 {
+	__u32 weight = 0; /* the heaviest need's weight + 1; 0: none */
 	bool lowered = false;
 
-	for (size_t k = 0; k < m; k++) {
-		__u32 i = idx[k];
+	for (size_t k = 0; k < nn; k++) {
+		__u32 w = c->vms[need[k]].weight + 1;
+
+		if (w > weight && is_short_of_need(c, need[k]))
+			weight = w;
+	}
+	for (size_t k = 0; k < nm; k++) {
+		__u32 i = margin[k];
 		enum alloc_reason why;
 		__u64 core, to, lost;
 
-		if (!has_free_margin(c, i) || c->vms[i].weight >= weight)
+		core = core_of(c, i);
+		if (c->vms[i].weight + 1 >= weight || c->w[i].used_bytes <= core)
 			continue;
 		/* Within its step: a shrink is no faster for being a heavier VM's need. */
-		core = core_of(c, i);
 		to = step_floor(c->h, c->w[i].held_bytes, c->s[i].gran_bytes);
 		why = to > core ? ALLOC_SHRINK_STEP : ALLOC_HOLD_IN_USE;
 		to = why == ALLOC_SHRINK_STEP ? to : core;
@@ -1362,7 +1377,7 @@ static bool margins_give_way(struct ctx *c, const __u32 *idx, size_t m, __u32 we
 		set_layers(c, i);
 		lost -= c->s[i].floor_bytes;
 		sum_sub(floors, lost);
-		sum_sub(margin, lost);
+		sum_sub(margins, lost);
 		lowered = true;
 	}
 	return lowered;
@@ -1384,15 +1399,13 @@ static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
 {
 	struct sum128 excess[NR_KINDS] = { 0 }, floors = { 0 }, demand = { 0 }, margin = { 0 };
 	struct give_way g = { .last = CAUSE_NONE };
-	__u32 dropped = 0, reasons;
-	/* Weights + 1: of the heaviest VM short of its need (0: none) and of the lightest VM
-	 * whose margin only its in-use floor holds. */
-	__u32 heaviest_claim = 0, lightest_margin = ALLOC_WEIGHT_MAX + 2;
+	__u32 dropped = 0, reasons, *need = c->l.todo, *has_margin = c->l.id;
+	size_t nn = 0, nm = 0;
 	bool lowered = false;
 	u128 sum;
 
 	for (size_t k = 0; k < m; k++) {
-		__u32 i = idx[k], w = c->vms[i].weight + 1;
+		__u32 i = idx[k];
 		struct layers y;
 
 		transition_floor(c, i, c->s[i].x_bytes);
@@ -1402,12 +1415,13 @@ static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
 		sum_add(&demand, y.demand - y.min);
 		sum_add(&margin, y.used - y.demand);
 		sum_add(&excess[c->w[i].cause], y.floor - y.used);
-		heaviest_claim = is_short_of_need(c, i) & (w > heaviest_claim) ? w : heaviest_claim;
-		lightest_margin =
-			has_free_margin(c, i) & (w < lightest_margin) ? w : lightest_margin;
+		/* Stored always, kept when so: no branch to mispredict. The lanes are free here. */
+		need[nn] = has_margin[nm] = i;
+		nn += may_need(c, i);
+		nm += (c->w[i].cause == ALLOC_HOLD_IN_USE) & (y.used > y.demand);
 	}
-	if (lightest_margin < heaviest_claim)
-		lowered = margins_give_way(c, idx, m, heaviest_claim - 1, &floors, &margin);
+	if (nn && nm)
+		lowered = margins_give_way(c, need, nn, has_margin, nm, &floors, &margin);
 	sum_merge(&excess[ALLOC_HOLD_IN_USE], demand);
 	excess[KIND_MARGIN] = margin;
 	sum = sum_value(floors);
