@@ -1314,7 +1314,7 @@ static void give_way(struct ctx *c, __u32 i, __u32 dropped, const struct give_wa
 /*
  * VM i may be short of its need, the in-use floor it would have with its want: it grows in
  * this plan and its in-use floor is capped at what it has (were it not, its need would be
- * no more than what it has; under pressure set_layers() no longer says).
+ * no more than what it has). Under pressure set_layers() left its minimum there: it may.
  */
 static inline bool may_need(const struct ctx *c, __u32 i)
 {
