@@ -17,10 +17,10 @@
 #   DYNMEM_LAB_APPEND   more kernel arguments for the lab VM (e.g. loglevel=7)
 # Every DYNMEM_* variable is passed on to CMD. Exit status: CMD's; 124 on timeout; 125 when
 # the lab stopped before CMD ended; 75 when the lab failed twice: a run is tried once more
-# when the lab's kernel crashes or hangs, or CMD itself exits 75 (the lab failed under it: a
-# guest reset by the emulation); TCG emulating nested SVM is not always stable. A
-# failed run keeps its directory under CACHE/runs (console.log: the lab's kernel and init;
-# while it runs, monitor.sock is QEMU's monitor, for a lab that hangs).
+# when the lab's kernel crashes or hangs, QEMU dies of a signal, or CMD itself exits 75 (the
+# lab failed under it: a guest reset by the emulation); TCG emulating nested SVM is not
+# always stable. A failed run keeps its directory under CACHE/runs (console.log: the lab's
+# kernel and init; while it runs, monitor.sock is QEMU's monitor, for a lab that hangs).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -38,6 +38,7 @@ GUEST_MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev vi
 	virtio_balloon netfs fscache 9pnet 9pnet_virtio 9p)
 
 QEMU_PID=
+QEMU_RC=0 # QEMU's own exit status, once it ended
 CAT_PIDS=()
 RUN_DIR=
 TMP_PATHS=() # removed on exit, whatever happens
@@ -333,6 +334,7 @@ stop_pid() {
 # Wait for QEMU to end; say when the lab booted; kill it past the deadline. 124 on timeout.
 watch_qemu() {
 	local start=$1 booted=0
+	QEMU_RC=0
 	while kill -0 "$QEMU_PID" 2>/dev/null; do
 		if ((!booted)) && grep -q '^ready' "$RUN_DIR/status" 2>/dev/null; then
 			booted=1
@@ -351,7 +353,7 @@ watch_qemu() {
 		fi
 		sleep 0.2
 	done
-	wait "$QEMU_PID" || true
+	wait "$QEMU_PID" || QEMU_RC=$?
 	QEMU_PID=
 }
 
@@ -375,6 +377,13 @@ lab_status() {
 	rc=$(sed -n 's/^exit \([0-9]*\)$/\1/p' "$RUN_DIR/status" 2>/dev/null | tail -n1)
 	if [[ -n $rc ]]; then
 		echo "$rc"
+		return
+	fi
+	if ((QEMU_RC > 128)); then
+		# Killed by a signal, SIGSEGV or SIGABRT: the emulator crashed, not the command.
+		say "QEMU itself died (signal $((QEMU_RC - 128))) before the command finished;" \
+			"console log: $RUN_DIR/console.log"
+		echo "$LAB_FAILED"
 		return
 	fi
 	if ! grep -q '^ready' "$RUN_DIR/status" 2>/dev/null; then
@@ -461,8 +470,8 @@ main() {
 		rc=0
 		run_lab run "$@" || rc=$?
 		if ((rc == LAB_FAILED)); then
-			say "the lab failed, not the command (its kernel crashed or hung, or a guest" \
-				"was reset by the emulation): running it once more in a new lab"
+			say "the lab failed, not the command (its kernel crashed or hung, QEMU died," \
+				"or a guest was reset by the emulation): running it once more in a new lab"
 			rc=0
 			run_lab run "$@" || rc=$?
 		fi
