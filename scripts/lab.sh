@@ -17,9 +17,9 @@
 #   DYNMEM_LAB_APPEND   more kernel arguments for the lab VM (e.g. loglevel=7)
 # Every DYNMEM_* variable is passed on to CMD. Exit status: CMD's; 124 on timeout; 125 when
 # the lab stopped before CMD ended; 75 when the lab failed twice: a run is tried once more
-# when the lab's kernel crashes or hangs, QEMU dies of a signal, or CMD itself exits 75 (the
-# lab failed under it: a guest reset by the emulation); TCG emulating nested SVM is not
-# always stable. A failed run keeps its directory under CACHE/runs (console.log: the lab's
+# when the lab's kernel crashes or hangs, QEMU dies of a signal, the lab's machine is reset
+# with no word from its kernel, or CMD itself exits 75 (the lab failed under it: a guest reset
+# by the emulation); TCG emulating nested SVM is not always stable. A failed run keeps its directory under CACHE/runs (console.log: the lab's
 # kernel and init; while it runs, monitor.sock is QEMU's monitor, for a lab that hangs).
 set -euo pipefail
 
@@ -386,6 +386,15 @@ lab_status() {
 		echo "$LAB_FAILED"
 		return
 	fi
+	if grep -q '^ready' "$RUN_DIR/status" 2>/dev/null &&
+		! grep -q 'reboot: ' "$RUN_DIR/console.log" 2>/dev/null; then
+		# QEMU exits (-no-reboot) when the machine resets; the lab's kernel said nothing, not
+		# even its own "reboot: Power down": the emulation reset it, not the command.
+		say "the lab's machine was reset with no word from its kernel;" \
+			"console log: $RUN_DIR/console.log"
+		echo "$LAB_FAILED"
+		return
+	fi
 	if ! grep -q '^ready' "$RUN_DIR/status" 2>/dev/null; then
 		say "the lab never booted; console log: $RUN_DIR/console.log," \
 			"QEMU log: $RUN_DIR/qemu.log"
@@ -471,7 +480,8 @@ main() {
 		run_lab run "$@" || rc=$?
 		if ((rc == LAB_FAILED)); then
 			say "the lab failed, not the command (its kernel crashed or hung, QEMU died," \
-				"or a guest was reset by the emulation): running it once more in a new lab"
+				"or it or a guest was reset by the emulation): running it once more in a" \
+				"new lab"
 			rc=0
 			run_lab run "$@" || rc=$?
 		fi
