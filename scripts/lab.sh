@@ -19,8 +19,9 @@
 # the lab stopped before CMD ended; 75 when the lab failed twice: a run is tried once more
 # when the lab's kernel crashes or hangs, QEMU dies of a signal, the lab's machine is reset
 # with no word from its kernel, or CMD itself exits 75 (the lab failed under it: a guest reset
-# by the emulation); TCG emulating nested SVM is not always stable. A failed run keeps its directory under CACHE/runs (console.log: the lab's
-# kernel and init; while it runs, monitor.sock is QEMU's monitor, for a lab that hangs).
+# by the emulation); TCG emulating nested SVM is not always stable. A failed run keeps its
+# directory under CACHE/runs (console.log: the lab's kernel and init; while it runs,
+# monitor.sock is QEMU's monitor, for a lab that hangs).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
