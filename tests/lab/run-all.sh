@@ -18,8 +18,8 @@ DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB=$DIR/../../scripts/lab.sh
 TESTS=(1-observer-kvm 2-cgroup-high 3-numa-move 4-balloon 6-numa-remote)
 # The end-to-end scenarios run when named (tests/lab/run-all.sh 5-dynamic-memory 7-spanning-off),
-# not yet by default: since a heavier VM's need comes before a lighter VM's margin, 7 passed
-# once and 5 not yet: the lab failed under most tries, and in one heavy's guest froze, which
+# not yet by default: since a heavier VM's need comes before a lighter VM's margin, each passed
+# once: the lab failed under most tries, and in one of 5 heavy's guest froze, which
 # check-scenario.py does not yet tell from dynmem's failure (docs/lab-scenario.md). They take
 # 5 to 10 minutes each; their phases are bounded inside.
 declare -A TIMEOUT_OF=([5-dynamic-memory]=900 [7-spanning-off]=900)
