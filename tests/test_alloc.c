@@ -985,13 +985,18 @@ struct group_facts {
 	bool overcommitted, holds_dropped;
 };
 
+/* x rounded up to a granule g, at most a (a itself when x lies within a granule of it). */
+static __u64 up_to_granule(__u64 x, __u64 g, __u64 a)
+{
+	return x >= a || a - x < g ? a : (x + g - 1) & ~(g - 1);
+}
+
 /* What the guest uses, as the allocator keeps it: demand in granules, within [min, assigned]. */
 static __u64 demand_floor(const struct alloc_vm *v)
 {
 	__u64 a = clamp_assigned(v), g = v->granule_bytes ? v->granule_bytes : 4 * KiB;
-	__u64 d = v->demand_bytes < a ? v->demand_bytes : a;
+	__u64 d = up_to_granule(v->demand_bytes < a ? v->demand_bytes : a, g, a);
 
-	d = d >= a || a - d < g ? a : (d + g - 1) & ~(g - 1);
 	return d < v->minimum_bytes ? v->minimum_bytes : d;
 }
 
@@ -1319,8 +1324,7 @@ static __u64 core_floor(const struct alloc_vm *v)
 	__u64 a = clamp_assigned(v), g = v->granule_bytes ? v->granule_bytes : 4 * KiB;
 	__u64 d = v->demand_bytes < a ? v->demand_bytes : a, m = d / 100 * ALLOC_IN_USE_CORE_PCT;
 
-	d = m > a - d ? a : d + m;
-	return d >= a || a - d < g ? a : (d + g - 1) & ~(g - 1);
+	return up_to_granule(m > a - d ? a : d + m, g, a);
 }
 
 /*

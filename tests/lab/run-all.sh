@@ -6,10 +6,10 @@
 # next a broken host; prints one line per test followed by what it measured, then
 # "N passed, M failed"; exits 1 if any failed. Each test is bounded by DYNMEM_LAB_TEST_TIMEOUT
 # seconds when set, else 300 (the end-to-end scenarios 900), boot included. When the lab
-# fails under a test (its kernel crashes or hangs, or a guest is reset by the emulation),
-# lab.sh runs the test once more in a new lab; the summary counts those retries, and a test
-# under which the lab failed twice as "not run", loudly: it says nothing about dynmem, and a
-# real failure of the test still fails the suite. The suite keeps to DYNMEM_LAB_SUITE_BUDGET
+# fails under a test (its kernel crashes or hangs, its QEMU dies, or it or a guest is reset by
+# the emulation), lab.sh runs the test once more in a new lab; the summary counts those
+# retries, and a test under which the lab failed twice as "not run", loudly: it says nothing
+# about dynmem, and a real failure of the test still fails the suite. The suite keeps to DYNMEM_LAB_SUITE_BUDGET
 # seconds (default 4200, so that CI ends well within its 90 minutes however often the lab
 # fails): a test whose two tries could overrun it is not started, and counted as not run.
 set -uo pipefail
