@@ -121,18 +121,21 @@ deps:
 # The lab suite, a fresh lab per test: about 8 minutes. The end-to-end scenarios (5 and 7,
 # 5 to 10 minutes each) run by name: tests/lab/run-all.sh 5-dynamic-memory 7-spanning-off.
 LAB_SUITE := tests/lab/run-all.sh
+# The lab scenario's checker, on records made up in its shape: it must tell the lab's failures
+# from dynmem's. Needs no lab.
+CHECKER_TEST := tests/lab/test-check-scenario.py
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/run-tests.sh $(addprefix $(OUT)/tests/,$(TEST_UNITS) $(TEST_HOST)) \
-		--suite tests/cli/test-stat.sh --suite tests/daemon/test-daemon.sh \
-		--suite "$(LAB_SUITE)"
+		--suite $(CHECKER_TEST) --suite tests/cli/test-stat.sh \
+		--suite tests/daemon/test-daemon.sh --suite "$(LAB_SUITE)"
 
 check-lab: all
 	$(Q)scripts/run-tests.sh --suite "$(LAB_SUITE)"
 
 check-unit: all
-	$(Q)scripts/run-tests.sh $(addprefix $(OUT)/tests/,$(TEST_UNITS))
+	$(Q)scripts/run-tests.sh $(addprefix $(OUT)/tests/,$(TEST_UNITS)) --suite $(CHECKER_TEST)
 
 check-host: all
 	$(Q)scripts/run-tests.sh $(addprefix $(OUT)/tests/,$(TEST_HOST)) --suite tests/cli/test-stat.sh \

@@ -65,7 +65,8 @@ class Record:
         return s["t"] - self.phases[phase]
 
     def timeline(self):
-        """Every ~10 s: the budget, and per VM its size/target/demand in MiB, what its workload
+        """Every ~10 s: the budget, and per VM its size/target/demand in MiB (a ? after the
+        demand: its guest did not report it, the host's view stood in), what its workload
         holds/wants (w), the QEMU's overhead (o), its cgroup's memory.current (c), how often
         it went over memory.high (h), and its page cache / the part of it mapped (f)."""
         last = -10
@@ -79,6 +80,7 @@ class Record:
                 cg = (s.get("cgroups") or {}).get(v["name"]) or {}
                 cells.append(f"{v['name']} {v['balloon_actual_bytes'] >> 20}/"
                              f"{v['target_bytes'] >> 20}/{v['demand_bytes'] >> 20}"
+                             f"{'' if reported(v) else '?'}"
                              f" w{w.get('held', '?')}/{w.get('want', '?')}"
                              f" o{v['overhead_bytes'] >> 20}"
                              f" c{cg.get('current', 0) >> 20}/h{cg.get('high_events', '?')}"
@@ -87,6 +89,11 @@ class Record:
             measured(f"t={s['t']:>5.0f} {s['phase']:<6} budget {h['budget_bytes'] >> 20} "
                      f"(overhead {h['overhead_bytes'] >> 20}, pending {h['pending_bytes'] >> 20})"
                      f": {'  '.join(cells)}")
+
+
+def reported(v):
+    """The VM's demand is its guest's own word (a fresh virtio-balloon report)."""
+    return v["demand_source"] in ("guest", "guest-capped")
 
 
 def heavy_pool(s):
@@ -278,6 +285,50 @@ def check_guests(r):
     measured("no reboot and no OOM kill in any guest console; every workload ran to the end")
 
 
+# A guest whose kernel reports nothing for this long, to the end of the run, has stopped: its
+# balloon driver reports every few seconds, under memory pressure too.
+SILENT_S = 60
+
+
+def check_alive(r):
+    """A guest that stopped mid-run: its virtual CPUs no longer run, which the lab's nested SVM
+    emulated by TCG does now and then, like the resets check_guests() sees. Every later check
+    would blame dynmem for it (its workload never takes its memory, nor gives it back). It is
+    the lab's failure only when everything says the guest stopped: no balloon report to the end
+    of the run while its QEMU answered dynmem, its balloon frozen through that silence, a rising
+    workload that never heard the fall's want. And dynmem must not have caused it: the guest
+    held at least what it used when it went silent."""
+    end = r.samples[-1]
+    for name in r.guests:
+        heard = [s for s in r.samples if reported(r.vm(s, name))]
+        last = heard[-1] if heard else r.samples[0]
+        silent = end["t"] - last["t"]
+        if silent < SILENT_S:
+            continue
+        vm = r.vm(last, name)
+        after = [s for s in r.samples if s["t"] >= last["t"]]
+        sizes = {r.vm(s, name)["balloon_actual_bytes"] for s in after}
+        qmp = {r.vm(s, name)["qmp_state"] for s in after}
+        wants = {(s["workloads"].get(name) or {}).get("want") for s in r.phase("fall")}
+        low = r.guests[name]["low"]
+        evidence = (f"{name}'s guest went silent at t={last['t']:.0f} s ({last['phase']}): no "
+                    f"balloon report for the last {silent:.0f} s, its balloon at "
+                    f"{mib(vm['balloon_actual_bytes'])} in {len(sizes)} size(s) since, target "
+                    f"{mib(r.vm(end, name)['target_bytes'])}, dynmem's QMP session "
+                    f"{'/'.join(sorted(qmp))}")
+        if name in r.rising:
+            evidence += f", its workload's wants in the fall {sorted(wants, key=str)}"
+        print(f"  {evidence}")
+        if len(sizes) > 1 or (name in r.rising and low in wants) or qmp != {"ready"}:
+            continue  # it still ran, or dynmem stopped asking: the checks below decide
+        if vm["balloon_actual_bytes"] < vm["demand_bytes"]:
+            fail(f"{name}'s guest stopped while dynmem held it at "
+                 f"{mib(vm['balloon_actual_bytes'])}, below the {mib(vm['demand_bytes'])} it used")
+        print(f"FAIL: {name}'s guest stopped at t={last['t']:.0f} s with the memory it used: the "
+              f"lab's emulation, not dynmem")
+        sys.exit(LAB_FAILED)
+
+
 def check_placement(r):
     for name in r.guests:
         node = r.vm(r.samples[-1], name)["node"]
@@ -304,6 +355,7 @@ def main(d, timeline_only=False):
     r.timeline()
     check_guests(r)
     check_limits(r)
+    check_alive(r)
     check_rise(r)
     check_fall(r)
     if not r.spanning:
