@@ -374,7 +374,7 @@ drain_streams() {
 
 # CMD's exit status from the control line, or a message saying why there is none.
 lab_status() {
-	local rc
+	local rc crash
 	rc=$(sed -n 's/^exit \([0-9]*\)$/\1/p' "$RUN_DIR/status" 2>/dev/null | tail -n1)
 	if [[ -n $rc ]]; then
 		echo "$rc"
@@ -384,6 +384,12 @@ lab_status() {
 		# Killed by a signal, SIGSEGV or SIGABRT: the emulator crashed, not the command.
 		say "QEMU itself died (signal $((QEMU_RC - 128))) before the command finished;" \
 			"console log: $RUN_DIR/console.log"
+		echo "$LAB_FAILED"
+		return
+	fi
+	if crash=$(lab_kernel_crash); then
+		# A panic resets the machine too (panic=-1): say what the kernel said.
+		say "the lab's own kernel crashed, not the command: $crash"
 		echo "$LAB_FAILED"
 		return
 	fi
@@ -481,8 +487,8 @@ main() {
 		run_lab run "$@" || rc=$?
 		if ((rc == LAB_FAILED)); then
 			say "the lab failed, not the command (its kernel crashed or hung, QEMU died," \
-				"or it or a guest was reset by the emulation): running it once more in a" \
-				"new lab"
+				"or it or a guest was reset or stopped by the emulation): running it once" \
+				"more in a new lab"
 			rc=0
 			run_lab run "$@" || rc=$?
 		fi
