@@ -872,25 +872,26 @@ static void pack(struct ctx *c, const __u32 *idx, size_t m, bool tier1_fits, str
 		__u32 weight = c->vms[idx[k]].weight;
 		bool filled = tier1_fits ? !weight : weight;
 
-		sum_add(&sums.cap, s->cap_bytes);
-		sum_add(&sums.tier1, weight ? s->cap_bytes : s->floor_bytes);
-		if (!filled || s->floor_bytes >= s->cap_bytes) {
-			s->x_bytes = filled || !tier1_fits ? s->floor_bytes : s->cap_bytes;
-			sum_add(&sums.fixed, s->x_bytes);
-			continue;
-		}
-		sum_add(&sums.fixed, s->floor_bytes);
-		l->x[n] = s->floor_bytes;
-		l->x_d[n] = (double)s->floor_bytes;
-		l->cap[n] = s->cap_bytes;
-		l->cap_d[n] = (double)s->cap_bytes;
-		l->mask[n] = ~(s->gran_bytes - 1);
-		l->gran_d[n] = (double)s->gran_bytes;
+		__u64 lo = s->floor_bytes, cap = s->cap_bytes, g = s->gran_bytes;
+		bool lane = filled & (lo < cap);
+
+		sum_add(&sums.cap, cap);
+		sum_add(&sums.tier1, weight ? cap : lo);
+		/* A lane starts at its floor; the fill writes its x again at the end. */
+		s->x_bytes = filled || !tier1_fits ? lo : cap;
+		sum_add(&sums.fixed, s->x_bytes);
+		/* Stored always, kept when a lane: which VMs are is no pattern to predict. */
+		l->x[n] = lo;
+		l->x_d[n] = (double)lo;
+		l->cap[n] = cap;
+		l->cap_d[n] = (double)cap;
+		l->mask[n] = ~(g - 1);
+		l->gran_d[n] = (double)g;
 		l->weight[n] = weight ? weight : 1;
 		l->scale[n] = (double)l->weight[n] * l->cap_d[n];
 		l->id[n] = idx[k];
-		sums.step = s->gran_bytes < sums.step ? s->gran_bytes : sums.step;
-		n++;
+		sums.step = lane && g < sums.step ? g : sums.step;
+		n += lane;
 	}
 	l->n = n;
 	*ret = sums;
@@ -924,6 +925,16 @@ static void fill(struct ctx *c, const __u32 *idx, size_t m, __u64 budget, bool e
 	if (!l->n)
 		return;
 	spare = budget - (__u64)sum_value(sums.fixed);
+	/*
+	 * Less than the smallest granule to give, as when limits gave way to fit the budget:
+	 * only the lanes off a granule boundary may take any, so the others go now, and the
+	 * heap alone serves the few left, with no level to solve.
+	 */
+	if (exact && spare < sums.step) {
+		sums.step = keep_fitting(c, spare, &lv);
+		level_fill(c, spare, sums.step, &lv);
+		return;
+	}
 	solve_level(l, (double)spare, &lv);
 	if (exact) {
 		level_fill(c, spare, sums.step, &lv);
