@@ -690,6 +690,31 @@ static void sift_down(const struct lanes *l, struct heap_ent *hp, size_t n, size
 	hp[i] = e;
 }
 
+/* Makes hp[0..n) a heap. */
+static void heapify(const struct lanes *l, struct heap_ent *hp, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		sift_down(l, hp, n, i);
+}
+
+/*
+ * Keeps the heap's lanes whose next granule fits in left, as keep_fitting() keeps lanes:
+ * their keys stay as they are, only the heap is built again. Returns how many are left.
+ */
+static size_t heap_keep_fitting(const struct lanes *l, struct heap_ent *hp, size_t n, __u64 left)
+{
+	size_t m = 0;
+
+	for (size_t j = 0; j < n; j++) {
+		size_t k = hp[j].lane;
+
+		hp[m] = hp[j];
+		m += next_boundary(l, k, l->x[k]) - l->x[k] <= left;
+	}
+	heapify(l, hp, m);
+	return m;
+}
+
 enum hand_out_end {
 	HAND_OUT_DONE,	 /* nothing left to give, or nobody left to take */
 	HAND_OUT_STUCK,	 /* the next granule in key order does not fit */
@@ -704,7 +729,10 @@ enum hand_out_end {
  * others are known to have none (NULL: all of them). *left: the bytes to give, and what
  * remains. *ret_key: the key of the granule that did not fit. When no granule beyond the
  * window fits in what is left, the fill is done: a wider window would only find that out
- * again, one pass over every lane each time.
+ * again, one pass over every lane each time. With no window (hi infinite) every lane that
+ * can grow is in the heap, and a granule that does not fit drops its lane and those of the
+ * others that no longer fit, as the next round would, but without their keys worked out
+ * again: the fill ends here.
  */
 static enum hand_out_end hand_out(struct lanes *l, const __u32 *list, size_t n, __u64 *left,
 				  double hi, double *ret_key)
@@ -730,15 +758,18 @@ static enum hand_out_end hand_out(struct lanes *l, const __u32 *list, size_t n, 
 		}
 		hp[nh++] = (struct heap_ent){ key, (__u32)k };
 	}
-	for (size_t i = nh / 2; i-- > 0;)
-		sift_down(l, hp, nh, i);
+	heapify(l, hp, nh);
 	while (nh && *left) {
 		size_t k = hp[0].lane;
 		__u64 nb = next_boundary(l, k, l->x[k]);
 
 		if (nb - l->x[k] > *left) {
-			*ret_key = hp[0].key;
-			return HAND_OUT_STUCK;
+			if (hi < INFINITY) {
+				*ret_key = hp[0].key;
+				return HAND_OUT_STUCK;
+			}
+			nh = heap_keep_fitting(l, hp, nh, *left);
+			continue;
 		}
 		*left -= nb - l->x[k];
 		l->x[k] = nb;
@@ -794,6 +825,12 @@ static __u64 keep_fitting(struct ctx *c, __u64 left, struct level *ret)
 	return smallest;
 }
 
+/* Close enough to the end of a fill when the heap is left about a granule for one lane in 30. */
+static __u64 close_bytes(size_t n, __u64 step)
+{
+	return (n / 30 + 8) * step;
+}
+
 /*
  * Distributes spare bytes above the lanes' x in key order, in rounds: raise the level
  * close to where the budget runs out, hand out the rest of the granules in a window above
@@ -806,8 +843,7 @@ static void level_fill(struct ctx *c, __u64 spare, __u64 step, const struct leve
 	struct level lv = *from;
 
 	while (l->n && spare) {
-		/* Close enough when the heap is left about a granule for one lane in 30. */
-		__u64 close = (l->n / 30 + 8) * step;
+		__u64 close = close_bytes(l->n, step);
 		enum hand_out_end end;
 		double hi = INFINITY, key;
 		size_t nu = 0; /* raise_level()'s bracket has the lanes l->todo[0..nu) */
@@ -926,11 +962,11 @@ static void fill(struct ctx *c, const __u32 *idx, size_t m, __u64 budget, bool e
 		return;
 	spare = budget - (__u64)sum_value(sums.fixed);
 	/*
-	 * Less than the smallest granule to give, as when limits gave way to fit the budget:
-	 * only the lanes off a granule boundary may take any, so the others go now, and the
-	 * heap alone serves the few left, with no level to solve.
+	 * A few granules to give, as when limits gave way to fit the budget: the lanes whose
+	 * next granule does not fit go now, and the heap alone serves the rest, with no level
+	 * to solve (a level would say little: the floors hold most lanes far above it).
 	 */
-	if (exact && spare < sums.step) {
+	if (exact && spare <= close_bytes(l->n, sums.step)) {
 		sums.step = keep_fitting(c, spare, &lv);
 		level_fill(c, spare, sums.step, &lv);
 		return;
@@ -1191,60 +1227,6 @@ static inline __u64 kept(const struct ctx *c, __u32 i, __u64 lo, __u64 hi, const
 	return x & ~(c->s[i].gran_bytes - 1);
 }
 
-/* Lanes [lo, hi) split by weight against p: below, equal, above. With their sums. */
-struct split {
-	size_t eq, above;	     /* where the equal and the lanes above start */
-	struct sum128 eq_x, above_x; /* Σ x equal, Σ x above */
-};
-
-/*
- * The lane being looked at is kept in registers, not swapped to k and loaded back from there:
- * the next one to look at is either the lane after it or the lane before j, both untouched
- * yet, and the loop no longer waits on the store it just made. k is stored when a lane stays
- * there.
- */
-static struct split split_lanes(struct lanes *l, size_t lo, size_t hi, __u32 p)
-{
-	struct split r = { 0 };
-	size_t i = lo, k = lo, j = hi;
-	/* Reads at most lane hi, which may be l->n: the arrays have room for one more. */
-	__u64 x = l->x[lo];
-	__u32 w = l->weight[lo];
-
-	/* [lo, i) below, [i, k) equal, k the lane x, (k, j) not looked at yet, [j, hi) above. */
-	while (k < j) {
-		if (w < p) {
-			/* To i, and the equal lane there to k. */
-			l->x[k] = l->x[i];
-			l->weight[k] = l->weight[i];
-			l->x[i] = x;
-			l->weight[i] = w;
-			i++;
-			k++;
-			x = l->x[k];
-			w = l->weight[k];
-		} else if (w > p) {
-			__u64 next_x = l->x[j - 1];
-			__u32 next_w = l->weight[j - 1];
-
-			sum_add(&r.above_x, x);
-			l->x[--j] = x;
-			l->weight[j] = w;
-			x = next_x;
-			w = next_w;
-		} else {
-			sum_add(&r.eq_x, x);
-			l->x[k] = x;
-			l->weight[k++] = w;
-			x = l->x[k];
-			w = l->weight[k];
-		}
-	}
-	r.eq = i;
-	r.above = j;
-	return r;
-}
-
 /* The weight given way in part: its VMs keep keep/of; keep < of. */
 static void give_at(struct give_way *g, __u32 weight, u128 keep, u128 of)
 {
@@ -1259,46 +1241,48 @@ static void give_at(struct give_way *g, __u32 weight, u128 keep, u128 of)
 	g->frac = (__u64)((keep << 64) / of);
 }
 
+/* Weights in buckets of 128 (ALLOC_WEIGHT_MAX / 128 + 1 of them), then one by one. */
+#define WEIGHT_SHIFT 7
+#define WEIGHT_FINE  (1U << WEIGHT_SHIFT)
+
 /*
  * The kind that gives way last keeps keep bytes (less than it holds) over idx[0..m): the
  * heaviest VMs keep all of theirs, and the weight where keep runs out shares what is left
- * pro rata. That weight is found as quickselect finds a median: a pivot weight p splits the
- * VMs still undecided, and the sums say whether p and the heavier keep all, p is the weight,
- * or it lies above. Expected linear time, exact sums. The lanes are scratch here: x = the
- * VM's part of that kind, weight.
+ * pro rata. Weights are small integers, so that weight is found by adding up each VM's part
+ * of that kind by its weight, in two rounds: by buckets of 128 weights, then by each weight
+ * of the bucket where keep runs out. Linear time, exact sums, and no branch on the data: the
+ * quickselect this replaces mispredicted most of its steps. The lanes are scratch here: x =
+ * the VM's part of that kind, weight.
  */
 static void solve_give_way(struct ctx *c, const __u32 *idx, size_t m, u128 keep, struct give_way *g)
 {
+	struct sum128 coarse[ALLOC_WEIGHT_MAX / WEIGHT_FINE + 1] = { 0 }, fine[WEIGHT_FINE] = { 0 };
 	struct lanes *l = &c->l;
-	u128 all = 0; /* what the VMs decided to keep all keep */
-	size_t n = 0, lo = 0, hi;
+	u128 above = 0; /* what the heavier buckets, then weights, keep */
+	size_t n = 0, b = sizeof(coarse) / sizeof(coarse[0]) - 1, f = WEIGHT_FINE - 1;
 
 	/* Every VM is stored, and kept when its layer is not empty: no branch to mispredict. */
 	for (size_t j = 0; j < m; j++) {
 		__u64 x = layer_bytes(c, idx[j], g->last);
+		__u32 weight = c->vms[idx[j]].weight;
 
+		sum_add(&coarse[weight >> WEIGHT_SHIFT], x);
 		l->x[n] = x;
-		l->weight[n] = c->vms[idx[j]].weight;
+		l->weight[n] = weight;
 		n += x != 0;
 	}
-	l->n = hi = n;
-	while (lo < hi) {
-		__u32 x = l->weight[lo], y = l->weight[lo + (hi - lo) / 2], z = l->weight[hi - 1];
-		__u32 p = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
-		struct split r = split_lanes(l, lo, hi, p);
-		u128 above = all + sum_value(r.above_x), eq = sum_value(r.eq_x);
+	/* keep is less than all: the bounds only guard against sums that say otherwise. */
+	for (; b > 0 && above + sum_value(coarse[b]) <= keep; b--)
+		above += sum_value(coarse[b]);
+	for (size_t k = 0; k < n; k++) {
+		__u32 weight = l->weight[k];
 
-		if (above + eq <= keep) { /* p and the heavier keep all: the weight is below */
-			all = above + eq;
-			give_at(g, p - 1, 0, 1); /* p > 0: keep is less than all of them */
-			hi = r.eq;
-		} else if (above <= keep) { /* p it is */
-			give_at(g, p, keep - above, eq);
-			return;
-		} else { /* above p */
-			lo = r.above;
-		}
+		sum_add(&fine[weight & (WEIGHT_FINE - 1)],
+			weight >> WEIGHT_SHIFT == b ? l->x[k] : 0);
 	}
+	for (; f > 0 && above + sum_value(fine[f]) <= keep; f--)
+		above += sum_value(fine[f]);
+	give_at(g, (__u32)(b << WEIGHT_SHIFT | f), keep - above, sum_value(fine[f]));
 }
 
 /*
