@@ -118,8 +118,8 @@ $(OUT)/guest/demand: tests/guest/demand.c | $(OUT)/guest
 deps:
 	$(Q)scripts/deps.sh
 
-# The lab suite, a fresh lab per test: about 8 minutes. The end-to-end scenarios (5 and 7,
-# 5 to 10 minutes each) run by name: tests/lab/run-all.sh 5-dynamic-memory 7-spanning-off.
+# The lab suite, a fresh lab per test: about 30 minutes, 20 of them the end-to-end scenarios
+# (5 and 7); more when the lab fails under a test and it runs again.
 LAB_SUITE := tests/lab/run-all.sh
 # The lab scenario's checker, on records made up in its shape: it must tell the lab's failures
 # from dynmem's. Needs no lab.

@@ -1,27 +1,25 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# The lab test suite, run from the host:  tests/lab/run-all.sh [TEST...]  (default: 1-4 and 6)
-# Boots a fresh lab (scripts/lab.sh) for each test, in order, so one test cannot leave the
-# next a broken host; prints one line per test followed by what it measured, then
-# "N passed, M failed"; exits 1 if any failed. Each test is bounded by DYNMEM_LAB_TEST_TIMEOUT
-# seconds when set, else 300 (the end-to-end scenarios 900), boot included. When the lab
-# fails under a test (its kernel crashes or hangs, its QEMU dies, or it or a guest is reset by
-# the emulation), lab.sh runs the test once more in a new lab; the summary counts those
-# retries, and a test under which the lab failed twice as "not run", loudly: it says nothing
-# about dynmem, and a real failure of the test still fails the suite. The suite keeps to DYNMEM_LAB_SUITE_BUDGET
-# seconds (default 4200, so that CI ends well within its 90 minutes however often the lab
-# fails): a test whose two tries could overrun it is not started, and counted as not run.
+# The lab test suite, run from the host:  tests/lab/run-all.sh [TEST...]  (default: all seven)
+# Boots a fresh lab (scripts/lab.sh) for each test, in order, so one test cannot leave the next
+# a broken host; prints one line per test followed by what it measured, then "N passed, M
+# failed"; exits 1 if any failed. Each test is bounded by DYNMEM_LAB_TEST_TIMEOUT seconds when
+# set, else 300 (the end-to-end scenarios 900), boot included. When the lab fails under a test
+# (its kernel crashes or hangs, its QEMU dies, or it or a guest is reset or stopped by the
+# emulation), lab.sh runs the test once more in a new lab; the summary counts those retries, and
+# a test under which the lab failed twice as "not run", loudly: it says nothing about dynmem,
+# and a real failure of the test still fails the suite. The suite keeps to
+# DYNMEM_LAB_SUITE_BUDGET seconds (default 4200, so that CI ends well within its 90 minutes
+# however often the lab fails): a test whose two tries could overrun it is not started, and
+# counted as not run.
 set -uo pipefail
 
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB=$DIR/../../scripts/lab.sh
-TESTS=(1-observer-kvm 2-cgroup-high 3-numa-move 4-balloon 6-numa-remote)
-# The end-to-end scenarios run when named (tests/lab/run-all.sh 5-dynamic-memory 7-spanning-off),
-# not yet by default: since a heavier VM's need comes before a lighter VM's margin, each passed
-# once: the lab failed under most tries, and in one of 5 heavy's guest froze, which
-# check-scenario.py does not yet tell from dynmem's failure (docs/lab-scenario.md). They take
-# 5 to 10 minutes each; their phases are bounded inside.
+TESTS=(1-observer-kvm 2-cgroup-high 3-numa-move 4-balloon 5-dynamic-memory 6-numa-remote
+	7-spanning-off)
+# The end-to-end scenarios take 5 to 10 minutes each; their phases are bounded inside.
 declare -A TIMEOUT_OF=([5-dynamic-memory]=900 [7-spanning-off]=900)
 BUDGET=${DYNMEM_LAB_SUITE_BUDGET:-4200}
 LAB_FAILED=75 # scripts/lab.sh: the lab failed twice, not the test
