@@ -131,9 +131,12 @@ struct ctx {
 	struct slot *s;
 	struct work *w;
 	struct alloc_target *t; /* the caller's, once the inputs are known to be good */
-	__u32 *idx;		/* VMs grouped by node */
+	__u32 *idx;		/* 0, 1, ..., n - 1: a group is a range of it */
+	/* Spanning off: the VMs copied in node order, vms points here (else unused). */
+	struct alloc_vm *by_node;
+	__u32 *from; /* where VM i's target goes: its place in the caller's arrays */
 	struct lanes l;
-	void *block; /* s, w, idx and the lanes' arrays */
+	void *block; /* s, w, idx, the copy and the lanes' arrays */
 	/* Σ minimum of each group: [0] when spanning, else [node + 1]. */
 	struct sum128 min_sum[ALLOC_MAX_NODES + 1];
 };
@@ -1002,12 +1005,13 @@ static bool is_held(enum alloc_reason r)
 }
 
 /* VM i's target, straight into the caller's array, and what the summary counts of it. */
-static void put_target(struct ctx *c, __u32 i, __u64 x, enum alloc_reason r,
-		       struct group_result *ret)
+static inline void put_target(struct ctx *c, __u32 i, __u64 x, enum alloc_reason r,
+			      struct group_result *ret)
 {
 	__u64 want = c->w[i].want_bytes;
 
-	c->t[i] = (struct alloc_target){ .target_bytes = x, .want_bytes = want, .reason = r };
+	c->t[c->from[i]] =
+		(struct alloc_target){ .target_bytes = x, .want_bytes = want, .reason = r };
 	ret->total_bytes += x;
 	ret->want_bytes += want;
 	ret->nr_short += x < want;
@@ -1516,7 +1520,8 @@ static __u64 want_of(const struct alloc_vm *v, __u64 g, bool *ret_capped)
 /*
  * Checks VM i and works out its want = demand × (1 + buffer/100), into [minimum, maximum],
  * up to a granule, never above maximum; its floor starts at the minimum, its cap at the
- * want. Returns -EINVAL on values outside the documented ranges.
+ * want. Returns -EINVAL on values outside the documented ranges (the node:
+ * group_by_node()).
  */
 static int prepare_vm(struct ctx *c, __u32 i)
 {
@@ -1528,8 +1533,6 @@ static int prepare_vm(struct ctx *c, __u32 i)
 	if (v->minimum_bytes > v->maximum_bytes || v->weight > ALLOC_WEIGHT_MAX ||
 	    v->buffer_pct < ALLOC_BUFFER_MIN_PCT || v->buffer_pct > ALLOC_BUFFER_MAX_PCT ||
 	    (g & (g - 1)))
-		return -EINVAL;
-	if (!c->h->numa_spanning && (v->node < -1 || v->node >= (int)c->h->nr_nodes))
 		return -EINVAL;
 	w->want_bytes = want_of(v, g, &w->capped);
 	w->held_bytes = a < v->minimum_bytes   ? v->minimum_bytes
@@ -1554,20 +1557,43 @@ static void add_group(struct alloc_summary *sum, const struct group_result *g)
 	sum->dropped_reasons |= g->dropped_reasons;
 }
 
-/* Spanning off: idx becomes the VMs of node 0, then node 1, ...; the unplaced go first. */
-static void plan_nodes(struct ctx *c, size_t n, struct alloc_summary *sum)
+/*
+ * Spanning off: the VMs copied in node order, the unplaced first, then node 0, node 1, ...,
+ * each in the order given (so that ties in key order and the sums come out the same), and
+ * from[] says where each is from. A node is then a range of adjacent slots, and its passes
+ * stream through memory: through an index, a node's VMs were every fourth or so of all, and
+ * reaching them so made those passes 10-60% slower (on 4 nodes a tenth of the plan, after
+ * paying for the copy).
+ * start[k + 1] becomes the end of node k's VMs, start[0] that of the unplaced. Returns
+ * -EINVAL on a node out of range.
+ */
+static int group_by_node(struct ctx *c, const struct alloc_vm *vms, size_t n, size_t *start)
 {
-	size_t start[ALLOC_MAX_NODES + 2] = { 0 };
+	size_t nr = c->h->nr_nodes;
+
+	for (size_t i = 0; i < n; i++) {
+		if (vms[i].node < -1 || vms[i].node >= (int)nr)
+			return -EINVAL;
+		start[vms[i].node + 2]++;
+	}
+	for (size_t k = 1; k < nr + 2; k++)
+		start[k] += start[k - 1];
+	for (size_t i = 0; i < n; i++) {
+		size_t at = start[vms[i].node + 1]++;
+
+		c->by_node[at] = vms[i];
+		c->from[at] = (__u32)i;
+	}
+	c->vms = c->by_node;
+	return 0;
+}
+
+/* Spanning off: node by node, over the groups that group_by_node() made. */
+static void plan_nodes(struct ctx *c, const size_t *start, struct alloc_summary *sum)
+{
 	const struct alloc_host *h = c->h;
 	struct group_result unplaced = { 0 };
 
-	for (size_t i = 0; i < n; i++)
-		start[c->vms[i].node + 2]++;
-	for (size_t k = 1; k < h->nr_nodes + 2; k++)
-		start[k] += start[k - 1];
-	for (size_t i = 0; i < n; i++)
-		c->idx[start[c->vms[i].node + 1]++] = (__u32)i;
-	/* start[k + 1] is now the end of node k's VMs, start[0] that of the unplaced. */
 	for (size_t k = 0; k < start[0]; k++)
 		put_target(c, c->idx[k], c->vms[c->idx[k]].minimum_bytes, ALLOC_NO_NODE, &unplaced);
 	add_group(sum, &unplaced);
@@ -1592,18 +1618,19 @@ static void plan_nodes(struct ctx *c, size_t n, struct alloc_summary *sum)
  * Scratch for n VMs, in one block: freed and taken again at every plan, one block stays
  * in the heap, where separate arrays get trimmed and page-faulted back in each time.
  */
-static int ctx_alloc(struct ctx *c, size_t n)
+static int ctx_alloc(struct ctx *c, size_t n, bool by_node)
 {
 	struct lanes *l = &c->l;
-	size_t size = 0, at = 0;
+	size_t size = 0, at = 0, nb = by_node ? n : 0;
 	char *p;
 
-#define CARVE(ptr)                                                                                 \
+#define CARVE_N(ptr, count)                                                                        \
 	do {                                                                                       \
 		if (p)                                                                             \
 			ptr = (void *)(p + at);                                                    \
-		at += n * sizeof(*ptr);                                                            \
+		at += (count) * sizeof(*ptr);                                                      \
 	} while (0)
+#define CARVE(ptr) CARVE_N(ptr, n)
 	/* Twice: sizes first, then pointers; largest alignment first, so all stay aligned. */
 	for (int pass = 0; pass < 2; pass++) {
 		p = pass ? malloc(size) : NULL;
@@ -1624,13 +1651,17 @@ static int ctx_alloc(struct ctx *c, size_t n)
 		CARVE(l->scale);
 		CARVE(c->s);
 		CARVE(c->w);
+		CARVE_N(c->by_node, nb);
 		CARVE(l->id);
 		CARVE(l->weight);
 		CARVE(l->todo);
 		CARVE(c->idx);
+		CARVE_N(c->from, nb);
 		size = at;
+		c->from = by_node ? c->from : c->idx;
 	}
 #undef CARVE
+#undef CARVE_N
 	c->block = p;
 	return 0;
 }
@@ -1640,6 +1671,7 @@ int alloc_plan(const struct alloc_host *h, const struct alloc_vm *vms, size_t n,
 {
 	struct alloc_summary sum = { 0 };
 	struct ctx c = { .h = h, .vms = vms };
+	size_t start[ALLOC_MAX_NODES + 2] = { 0 };
 	int err;
 
 	if (!h || !ret_summary || (n && (!vms || !ret_targets))) {
@@ -1651,7 +1683,9 @@ int alloc_plan(const struct alloc_host *h, const struct alloc_vm *vms, size_t n,
 		err = -EINVAL;
 		goto out;
 	}
-	err = ctx_alloc(&c, n + 1); /* malloc(0) may return NULL */
+	err = ctx_alloc(&c, n + 1, !h->numa_spanning); /* malloc(0) may return NULL */
+	if (!err && !h->numa_spanning)
+		err = group_by_node(&c, vms, n, start);
 	if (err)
 		goto out;
 	for (__u32 i = 0; i < n && !err; i++)
@@ -1667,7 +1701,7 @@ int alloc_plan(const struct alloc_host *h, const struct alloc_vm *vms, size_t n,
 		add_group(&sum, &g);
 		sum.overcommitted = g.overcommitted;
 	} else {
-		plan_nodes(&c, n, &sum);
+		plan_nodes(&c, start, &sum);
 	}
 	sum.holds_dropped = sum.dropped_reasons;
 	*ret_summary = sum;
