@@ -131,12 +131,11 @@ struct ctx {
 	struct slot *s;
 	struct work *w;
 	struct alloc_target *t; /* the caller's, once the inputs are known to be good */
-	__u32 *idx;		/* 0, 1, ..., n - 1: a group is a range of it */
 	/* Spanning off: the VMs copied in node order, vms points here (else unused). */
 	struct alloc_vm *by_node;
-	__u32 *from; /* where VM i's target goes: its place in the caller's arrays */
+	__u32 *from; /* where VM i's target goes: its place in the caller's arrays; NULL: i */
 	struct lanes l;
-	void *block; /* s, w, idx, the copy and the lanes' arrays */
+	void *block; /* s, w, the copy and the lanes' arrays */
 	/* Σ minimum of each group: [0] when spanning, else [node + 1]. */
 	struct sum128 min_sum[ALLOC_MAX_NODES + 1];
 };
@@ -894,21 +893,21 @@ struct pack_sums {
 };
 
 /*
- * Puts the VMs of idx[0..m) that a fill moves into the lanes: those with a weight, or,
+ * Puts the VMs [first, end) that a fill moves into the lanes: those with a weight, or,
  * when tier1 fits, those without (every VM with a weight then has its cap). The others get
  * their result now: their floor, or their cap when tier1 fits and they have a weight. The
  * loop keeps its sums and count in locals: the compiler must assume that a store to a lane
  * could change anything reached through a pointer, and would store and load them again.
  */
-static void pack(struct ctx *c, const __u32 *idx, size_t m, bool tier1_fits, struct pack_sums *ret)
+static void pack(struct ctx *c, __u32 first, __u32 end, bool tier1_fits, struct pack_sums *ret)
 {
 	struct lanes *l = &c->l;
 	struct pack_sums sums = { .step = UINT64_MAX };
 	size_t n = 0;
 
-	for (size_t k = 0; k < m; k++) {
-		struct slot *s = &c->s[idx[k]];
-		__u32 weight = c->vms[idx[k]].weight;
+	for (__u32 i = first; i < end; i++) {
+		struct slot *s = &c->s[i];
+		__u32 weight = c->vms[i].weight;
 		bool filled = tier1_fits ? !weight : weight;
 
 		__u64 lo = s->floor_bytes, cap = s->cap_bytes, g = s->gran_bytes;
@@ -928,7 +927,7 @@ static void pack(struct ctx *c, const __u32 *idx, size_t m, bool tier1_fits, str
 		l->gran_d[n] = (double)g;
 		l->weight[n] = weight ? weight : 1;
 		l->scale[n] = (double)l->weight[n] * l->cap_d[n];
-		l->id[n] = idx[k];
+		l->id[n] = i;
 		sums.step = lane && g < sums.step ? g : sums.step;
 		n += lane;
 	}
@@ -937,15 +936,15 @@ static void pack(struct ctx *c, const __u32 *idx, size_t m, bool tier1_fits, str
 }
 
 /*
- * Fills idx[0..m) within budget: every VM between its floor and its cap, by weight when
- * short. Weight 0 is a tier below: it leaves its floor only once every weighted VM has its
+ * Fills VMs [first, end) within budget: every VM between its floor and its cap, by weight
+ * when short. Weight 0 is a tier below: it leaves its floor only once every weighted VM has its
  * cap, and then shares what is left by want. The caller checked Σ floor ≤ budget. With
  * exact false, only the granules below the continuous level are taken: the ideal that the
  * hysteresis looks at, which does not need the last granule. The exact fill looks for its
  * level from nothing, as the ideal does: where the search starts does not change what it
  * finds, the floors put the level far from the ideal's, and the sample gets close first.
  */
-static void fill(struct ctx *c, const __u32 *idx, size_t m, __u64 budget, bool exact)
+static void fill(struct ctx *c, __u32 first, __u32 end, __u64 budget, bool exact)
 {
 	struct lanes *l = &c->l;
 	struct level lv = { 0 };
@@ -953,14 +952,14 @@ static void fill(struct ctx *c, const __u32 *idx, size_t m, __u64 budget, bool e
 	__u64 spare;
 
 	/* Short even for the weighted VMs is what a fill is for: pack for that, then see. */
-	pack(c, idx, m, false, &sums);
+	pack(c, first, end, false, &sums);
 	if (sum_value(sums.cap) <= budget) {
-		for (size_t k = 0; k < m; k++)
-			c->s[idx[k]].x_bytes = c->s[idx[k]].cap_bytes;
+		for (__u32 i = first; i < end; i++)
+			c->s[i].x_bytes = c->s[i].cap_bytes;
 		return;
 	}
 	if (sum_value(sums.tier1) <= budget)
-		pack(c, idx, m, true, &sums);
+		pack(c, first, end, true, &sums);
 	if (!l->n)
 		return;
 	spare = budget - (__u64)sum_value(sums.fixed);
@@ -990,6 +989,12 @@ static __u64 granule_of(const struct alloc_vm *v)
 
 /* --- one group: all VMs when spanning, else the VMs of one node ------------------------ */
 
+/*
+ * A group is a range of VMs, [first, end): all of them, or with spanning off one node of
+ * their copy in node order. Passes over it reach VM i directly, not through an index (an
+ * index array cost 7-8% of a plan in loads and in the loops it kept from being simple).
+ */
+
 struct group_result {
 	__u64 total_bytes; /* Σ target */
 	__u64 want_bytes;  /* Σ want */
@@ -1010,7 +1015,7 @@ static inline void put_target(struct ctx *c, __u32 i, __u64 x, enum alloc_reason
 {
 	__u64 want = c->w[i].want_bytes;
 
-	c->t[c->from[i]] =
+	c->t[c->from ? c->from[i] : i] =
 		(struct alloc_target){ .target_bytes = x, .want_bytes = want, .reason = r };
 	ret->total_bytes += x;
 	ret->want_bytes += want;
@@ -1046,8 +1051,9 @@ static bool shrunk_recently(const struct alloc_host *h, const struct alloc_vm *v
 /*
  * The lowest target one shrink may reach from a: step% below it, rounded up to a granule;
  * one granule when step% is less than that (a VM on 1G pages gives back 1G or nothing).
+ * Inline: GCC 12 left it a call, made for every VM (3% of a plan).
  */
-static __u64 step_floor(const struct alloc_host *h, __u64 a, __u64 g)
+static inline __u64 step_floor(const struct alloc_host *h, __u64 a, __u64 g)
 {
 	/* 128-bit division is a library call: only when 64 bits could overflow. */
 	__u64 step = a <= UINT64_MAX / 100 ? a * h->shrink_step_pct / 100
@@ -1250,7 +1256,7 @@ static void give_at(struct give_way *g, __u32 weight, u128 keep, u128 of)
 #define WEIGHT_FINE  (1U << WEIGHT_SHIFT)
 
 /*
- * The kind that gives way last keeps keep bytes (less than it holds) over idx[0..m): the
+ * The kind that gives way last keeps keep bytes (less than it holds) over [first, end): the
  * heaviest VMs keep all of theirs, and the weight where keep runs out shares what is left
  * pro rata. Weights are small integers, so that weight is found by adding up each VM's part
  * of that kind by its weight, in two rounds: by buckets of 128 weights, then by each weight
@@ -1258,7 +1264,7 @@ static void give_at(struct give_way *g, __u32 weight, u128 keep, u128 of)
  * quickselect this replaces mispredicted most of its steps. The lanes are scratch here: x =
  * the VM's part of that kind, weight.
  */
-static void solve_give_way(struct ctx *c, const __u32 *idx, size_t m, u128 keep, struct give_way *g)
+static void solve_give_way(struct ctx *c, __u32 first, __u32 end, u128 keep, struct give_way *g)
 {
 	struct sum128 coarse[ALLOC_WEIGHT_MAX / WEIGHT_FINE + 1] = { 0 }, fine[WEIGHT_FINE] = { 0 };
 	struct lanes *l = &c->l;
@@ -1266,9 +1272,9 @@ static void solve_give_way(struct ctx *c, const __u32 *idx, size_t m, u128 keep,
 	size_t n = 0, b = sizeof(coarse) / sizeof(coarse[0]) - 1, f = WEIGHT_FINE - 1;
 
 	/* Every VM is stored, and kept when its layer is not empty: no branch to mispredict. */
-	for (size_t j = 0; j < m; j++) {
-		__u64 x = layer_bytes(c, idx[j], g->last);
-		__u32 weight = c->vms[idx[j]].weight;
+	for (__u32 i = first; i < end; i++) {
+		__u64 x = layer_bytes(c, i, g->last);
+		__u32 weight = c->vms[i].weight;
 
 		sum_add(&coarse[weight >> WEIGHT_SHIFT], x);
 		l->x[n] = x;
@@ -1389,12 +1395,12 @@ static __u32 as_reasons(__u32 dropped)
 }
 
 /*
- * Puts transition floors under idx[0..m), given their ideal in x. When they don't fit the
+ * Puts transition floors under VMs [first, end), given their ideal in x. When they don't fit the
  * budget, kinds of limits give way in drop_order until they do: all but the last entirely,
  * the last only as far as needed, lighter VMs first. Returns the kinds that gave way, as
  * reasons.
  */
-static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
+static __u32 set_limits(struct ctx *c, __u32 first, __u32 end, __u64 budget)
 {
 	struct sum128 excess[NR_KINDS] = { 0 }, floors = { 0 }, demand = { 0 }, margin = { 0 };
 	struct give_way g = { .last = CAUSE_NONE };
@@ -1403,8 +1409,7 @@ static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
 	bool lowered = false;
 	u128 sum;
 
-	for (size_t k = 0; k < m; k++) {
-		__u32 i = idx[k];
+	for (__u32 i = first; i < end; i++) {
 		struct layers y;
 
 		transition_floor(c, i, c->s[i].x_bytes);
@@ -1432,13 +1437,11 @@ static __u32 set_limits(struct ctx *c, const __u32 *idx, size_t m, __u64 budget)
 		g.last = drop_order[d];
 		dropped |= 1U << g.last;
 		if (sum - ex < budget)
-			solve_give_way(c, idx, m, budget - (sum - ex), &g);
+			solve_give_way(c, first, end, budget - (sum - ex), &g);
 		sum -= ex;
 	}
 	reasons = as_reasons(dropped);
-	for (size_t k = 0; dropped && k < m; k++) {
-		__u32 i = idx[k];
-
+	for (__u32 i = first; dropped && i < end; i++) {
 		if (reasons & (1U << c->w[i].cause))
 			give_way(c, i, dropped, &g);
 	}
@@ -1463,10 +1466,10 @@ static enum alloc_reason reason_of(const struct ctx *c, __u32 i)
 }
 
 /*
- * Plans idx[0..m) against budget. Floors at the minimums, caps at the wants, and sum_min
+ * Plans VMs [first, end) against budget. Floors at the minimums, caps at the wants, and sum_min
  * their minimums added up: prepare_vm() left them so.
  */
-static void plan_group(struct ctx *c, const __u32 *idx, size_t m, __u64 budget, u128 sum_min,
+static void plan_group(struct ctx *c, __u32 first, __u32 end, __u64 budget, u128 sum_min,
 		       struct group_result *ret)
 {
 	/* A local: through ret, every store to a target would make the compiler reload it. */
@@ -1475,17 +1478,17 @@ static void plan_group(struct ctx *c, const __u32 *idx, size_t m, __u64 budget, 
 	if (sum_min > budget) {
 		/* The budget can't be met: minimums win, and the caller raises the alarm. */
 		g.overcommitted = true;
-		for (size_t k = 0; k < m; k++)
-			put_target(c, idx[k], c->vms[idx[k]].minimum_bytes, ALLOC_OVERCOMMIT, &g);
+		for (__u32 i = first; i < end; i++)
+			put_target(c, i, c->vms[i].minimum_bytes, ALLOC_OVERCOMMIT, &g);
 		*ret = g;
 		return;
 	}
-	fill(c, idx, m, budget, false);
+	fill(c, first, end, budget, false);
 	/* The host reserve is sacred: limits that don't fit give way. */
-	g.dropped_reasons = set_limits(c, idx, m, budget);
-	fill(c, idx, m, budget, true);
-	for (size_t k = 0; k < m; k++)
-		put_target(c, idx[k], c->s[idx[k]].x_bytes, reason_of(c, idx[k]), &g);
+	g.dropped_reasons = set_limits(c, first, end, budget);
+	fill(c, first, end, budget, true);
+	for (__u32 i = first; i < end; i++)
+		put_target(c, i, c->s[i].x_bytes, reason_of(c, i), &g);
 	*ret = g;
 }
 
@@ -1542,7 +1545,6 @@ static int prepare_vm(struct ctx *c, __u32 i)
 	s->gran_bytes = g;
 	s->floor_bytes = v->minimum_bytes;
 	s->cap_bytes = w->want_bytes;
-	c->idx[i] = i;
 	sum_add(&c->min_sum[c->h->numa_spanning ? 0 : v->node + 1], v->minimum_bytes);
 	return 0;
 }
@@ -1594,15 +1596,15 @@ static void plan_nodes(struct ctx *c, const size_t *start, struct alloc_summary 
 	const struct alloc_host *h = c->h;
 	struct group_result unplaced = { 0 };
 
-	for (size_t k = 0; k < start[0]; k++)
-		put_target(c, c->idx[k], c->vms[c->idx[k]].minimum_bytes, ALLOC_NO_NODE, &unplaced);
+	for (__u32 i = 0; i < start[0]; i++)
+		put_target(c, i, c->vms[i].minimum_bytes, ALLOC_NO_NODE, &unplaced);
 	add_group(sum, &unplaced);
 	sum->nr_unplaced = start[0];
 	for (size_t node = 0; node < h->nr_nodes; node++) {
 		size_t from = start[node], to = start[node + 1];
 		struct group_result g;
 
-		plan_group(c, c->idx + from, to - from, h->node_budget_bytes[node],
+		plan_group(c, (__u32)from, (__u32)to, h->node_budget_bytes[node],
 			   sum_value(c->min_sum[node + 1]), &g);
 		add_group(sum, &g);
 		sum->node_total_bytes[node] = g.total_bytes;
@@ -1655,10 +1657,9 @@ static int ctx_alloc(struct ctx *c, size_t n, bool by_node)
 		CARVE(l->id);
 		CARVE(l->weight);
 		CARVE(l->todo);
-		CARVE(c->idx);
 		CARVE_N(c->from, nb);
 		size = at;
-		c->from = by_node ? c->from : c->idx;
+		c->from = by_node ? c->from : NULL;
 	}
 #undef CARVE
 #undef CARVE_N
@@ -1697,7 +1698,7 @@ int alloc_plan(const struct alloc_host *h, const struct alloc_vm *vms, size_t n,
 	if (h->numa_spanning) {
 		struct group_result g;
 
-		plan_group(&c, c.idx, n, h->budget_bytes, sum_value(c.min_sum[0]), &g);
+		plan_group(&c, 0, (__u32)n, h->budget_bytes, sum_value(c.min_sum[0]), &g);
 		add_group(&sum, &g);
 		sum.overcommitted = g.overcommitted;
 	} else {
