@@ -1366,19 +1366,17 @@ static bool margins_give_way(struct ctx *c, const __u32 *need, size_t nn, const 
 	}
 	for (size_t k = 0; k < nm; k++) {
 		__u32 i = margin[k];
-		enum alloc_reason why;
-		__u64 core, to, lost;
+		__u64 core = core_of(c, i), step, lost;
 
-		core = core_of(c, i);
 		if (c->vms[i].weight + 1 >= weight || c->w[i].used_bytes <= core)
 			continue;
 		/* Within its step: a shrink is no faster for being a heavier VM's need. */
-		to = step_floor(c->h, c->w[i].held_bytes, c->s[i].gran_bytes);
-		why = to > core ? ALLOC_SHRINK_STEP : ALLOC_HOLD_IN_USE;
-		to = why == ALLOC_SHRINK_STEP ? to : core;
-		/* The floor was the in-use floor; now it is to, or the minimum if that is above. */
+		step = step_floor(c->h, c->w[i].held_bytes, c->s[i].gran_bytes);
+		/* The floor was the in-use floor; now the higher of the two, or the minimum. */
 		lost = c->s[i].floor_bytes;
-		hold_floor(c, i, to, why, c->w[i].ideal_bytes);
+		hold_floor(c, i, step > core ? step : core,
+			   step > core ? ALLOC_SHRINK_STEP : ALLOC_HOLD_IN_USE,
+			   c->w[i].ideal_bytes);
 		set_layers(c, i);
 		lost -= c->s[i].floor_bytes;
 		sum_sub(floors, lost);

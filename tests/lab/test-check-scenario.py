@@ -52,7 +52,7 @@ def phase_at(t):
 
 
 def sample(t, guest_of):
-    vms = []
+    vms, workloads = [], {}
     for name, g in GUESTS.items():
         size, demand, held, want, source, qmp = guest_of(name, t)
         weight = g["weight"]
@@ -62,10 +62,9 @@ def sample(t, guest_of):
                         demand_bytes=demand * MiB, demand_source=source, qmp_state=qmp,
                         reason="weight", node=-1, overhead_bytes=16 * MiB,
                         availability_pct=(size - demand) / demand * 100 * weight / 5000))
+        workloads[name] = dict(held=held, want=want)
     host = dict(budget_bytes=BUDGET, numa_spanning=True, overhead_bytes=48 * MiB,
                 pending_bytes=0, numa_nodes=[])
-    workloads = {name: dict(held=v[2], want=v[3])
-                 for name, v in ((n, guest_of(n, t)) for n in GUESTS)}
     return dict(t=t, phase=phase_at(t), status=dict(host=host, vms=vms), workloads=workloads,
                 cgroups={})
 
