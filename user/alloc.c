@@ -72,15 +72,29 @@ static u128 sum_value(struct sum128 s)
 /* No reason of its own: the VM's floor is its minimum. */
 #define CAUSE_NONE ALLOC_NR_REASONS
 
-/* One VM's bounds for a fill, and what the fill gave it. */
+/*
+ * One VM's bounds for a fill, and what the fill gave it; with what a fill needs of the VM
+ * besides, so that packing the lanes reads nothing else: 32 bytes, two VMs a cache line.
+ */
 struct slot {
 	__u64 floor_bytes;
 	__u64 cap_bytes;
-	__u64 gran_bytes;
 	__u64 x_bytes;
+	__u32 weight;
+	__u8 gran_shift; /* its granule is 1 << gran_shift bytes: gran_of() */
 };
 
-/* The rest of a VM's state during one plan. */
+static inline __u64 gran_of(const struct slot *s)
+{
+	return 1ULL << s->gran_shift;
+}
+
+/*
+ * The rest of a VM's state during one plan, with what the plan needs of its input: after
+ * prepare_vm() no pass reads the caller's struct alloc_vm again. One cache line per VM, where
+ * the passes read two; and with spanning off, prepare_vm() writes it in node order, so the
+ * VMs need no copy in that order.
+ */
 struct work {
 	__u64 want_bytes;
 	__u64 held_bytes; /* assigned, clamped into [minimum, maximum] */
@@ -88,9 +102,13 @@ struct work {
 	 * once its floor is set, the bounds of its layers (set_layers()). */
 	__u64 used_bytes;
 	__u64 demand_floor_bytes;
-	__u64 ideal_bytes;	 /* where the fill with only the minimums as floors put it */
-	enum alloc_reason cause; /* why its floor is above its minimum */
-	bool capped;		 /* want before clamping was above maximum */
+	__u64 ideal_bytes; /* where the fill with only the minimums as floors put it */
+	__u64 minimum_bytes;
+	__u64 demand_bytes;
+	__u8 cause;    /* enum alloc_reason: why its floor is above its minimum */
+	bool capped;   /* want before clamping was above maximum */
+	bool pressure; /* as given */
+	bool rate;     /* shrunk less than shrink_interval ago: shrunk_recently() */
 };
 
 struct heap_ent {
@@ -127,15 +145,13 @@ struct level {
 
 struct ctx {
 	const struct alloc_host *h;
-	const struct alloc_vm *vms;
 	struct slot *s;
 	struct work *w;
 	struct alloc_target *t; /* the caller's, once the inputs are known to be good */
-	/* Spanning off: the VMs copied in node order, vms points here (else unused). */
-	struct alloc_vm *by_node;
-	__u32 *from; /* where VM i's target goes: its place in the caller's arrays; NULL: i */
+	/* Spanning off, VM i is the caller's vms[from[i]]: s and w are in node order. NULL: i. */
+	__u32 *from;
 	struct lanes l;
-	void *block; /* s, w, the copy and the lanes' arrays */
+	void *block; /* s, w, from and the lanes' arrays */
 	/* Σ minimum of each group: [0] when spanning, else [node + 1]. */
 	struct sum128 min_sum[ALLOC_MAX_NODES + 1];
 };
@@ -907,10 +923,10 @@ static void pack(struct ctx *c, __u32 first, __u32 end, bool tier1_fits, struct 
 
 	for (__u32 i = first; i < end; i++) {
 		struct slot *s = &c->s[i];
-		__u32 weight = c->vms[i].weight;
+		__u32 weight = s->weight;
 		bool filled = tier1_fits ? !weight : weight;
 
-		__u64 lo = s->floor_bytes, cap = s->cap_bytes, g = s->gran_bytes;
+		__u64 lo = s->floor_bytes, cap = s->cap_bytes, g = gran_of(s);
 		bool lane = filled & (lo < cap);
 
 		sum_add(&sums.cap, cap);
@@ -1075,7 +1091,7 @@ static inline void set_floor(struct ctx *c, __u32 i, __u64 f, enum alloc_reason 
 {
 	struct work *w = &c->w[i];
 	struct slot *s = &c->s[i];
-	__u64 min = c->vms[i].minimum_bytes;
+	__u64 min = w->minimum_bytes;
 
 	w->cause = f <= min ? CAUSE_NONE : cause;
 	f = f <= min ? min : f;
@@ -1108,8 +1124,8 @@ static inline __u64 with_margin(__u64 d, __u32 pct, __u64 g, __u64 cap)
  */
 static void in_use(struct ctx *c, __u32 i, __u64 a)
 {
-	__u64 g = c->s[i].gran_bytes, d = c->vms[i].demand_bytes;
 	struct work *w = &c->w[i];
+	__u64 g = gran_of(&c->s[i]), d = w->demand_bytes;
 
 	w->demand_floor_bytes = up_to(d > a ? a : d, g, a);
 	w->used_bytes = with_margin(d, ALLOC_IN_USE_MARGIN_PCT, g, a);
@@ -1137,7 +1153,7 @@ static inline void hold_floor(struct ctx *c, __u32 i, __u64 f, enum alloc_reason
 static inline void set_layers(struct ctx *c, __u32 i)
 {
 	struct work *w = &c->w[i];
-	__u64 min = c->vms[i].minimum_bytes, f = c->s[i].floor_bytes;
+	__u64 min = w->minimum_bytes, f = c->s[i].floor_bytes;
 	bool one = (w->cause == ALLOC_HOLD_PRESSURE) | (w->cause == CAUSE_NONE);
 	__u64 used = w->used_bytes < min ? min : w->used_bytes > f ? f : w->used_bytes;
 	__u64 d = w->demand_floor_bytes;
@@ -1153,18 +1169,17 @@ static inline void set_layers(struct ctx *c, __u32 i)
  */
 static void transition_floor(struct ctx *c, __u32 i, __u64 ideal)
 {
-	const struct alloc_vm *v = &c->vms[i];
-	__u64 a = c->w[i].held_bytes, step = step_floor(c->h, a, c->s[i].gran_bytes), used, f;
-	bool rate = shrunk_recently(c->h, v);
+	const struct work *w = &c->w[i];
+	__u64 a = w->held_bytes, step = step_floor(c->h, a, gran_of(&c->s[i])), used, f;
 	bool hyst = (ideal < a) & ((u128)(a - ideal) * 100 < (u128)a * c->h->hysteresis_pct);
 	enum alloc_reason why;
 
 	in_use(c, i, a);
-	used = c->w[i].used_bytes;
+	used = w->used_bytes;
 	why = used > step ? ALLOC_HOLD_IN_USE : ALLOC_SHRINK_STEP;
 	why = hyst ? ALLOC_HOLD_HYSTERESIS : why;
-	why = rate ? ALLOC_HOLD_RATE : why;
-	why = v->pressure ? ALLOC_HOLD_PRESSURE : why;
+	why = w->rate ? ALLOC_HOLD_RATE : why;
+	why = w->pressure ? ALLOC_HOLD_PRESSURE : why;
 	f = why == ALLOC_SHRINK_STEP ? step : why == ALLOC_HOLD_IN_USE ? used : a;
 	c->w[i].ideal_bytes = ideal;
 	hold_floor(c, i, f, why, ideal);
@@ -1180,7 +1195,7 @@ static inline struct layers layers_of(const struct ctx *c, __u32 i)
 {
 	const struct work *w = &c->w[i];
 
-	return (struct layers){ c->vms[i].minimum_bytes, w->demand_floor_bytes, w->used_bytes,
+	return (struct layers){ w->minimum_bytes, w->demand_floor_bytes, w->used_bytes,
 				c->s[i].floor_bytes };
 }
 
@@ -1232,9 +1247,9 @@ static inline __u64 part_of(const struct give_way *g, __u64 x, __u32 weight)
 /* lo + (hi - lo) × VM i's share, rounded down to the granule: a layer given way in part. */
 static inline __u64 kept(const struct ctx *c, __u32 i, __u64 lo, __u64 hi, const struct give_way *g)
 {
-	__u64 x = lo + part_of(g, hi - lo, c->vms[i].weight);
+	__u64 x = lo + part_of(g, hi - lo, c->s[i].weight);
 
-	return x & ~(c->s[i].gran_bytes - 1);
+	return x & ~(gran_of(&c->s[i]) - 1);
 }
 
 /* The weight given way in part: its VMs keep keep/of; keep < of. */
@@ -1274,7 +1289,7 @@ static void solve_give_way(struct ctx *c, __u32 first, __u32 end, u128 keep, str
 	/* Every VM is stored, and kept when its layer is not empty: no branch to mispredict. */
 	for (__u32 i = first; i < end; i++) {
 		__u64 x = layer_bytes(c, i, g->last);
-		__u32 weight = c->vms[i].weight;
+		__u32 weight = c->s[i].weight;
 
 		sum_add(&coarse[weight >> WEIGHT_SHIFT], x);
 		l->x[n] = x;
@@ -1334,15 +1349,17 @@ static inline bool is_short_of_need(const struct ctx *c, __u32 i)
 {
 	const struct work *w = &c->w[i];
 
-	return with_margin(c->vms[i].demand_bytes, ALLOC_IN_USE_MARGIN_PCT, c->s[i].gran_bytes,
+	return with_margin(w->demand_bytes, ALLOC_IN_USE_MARGIN_PCT, gran_of(&c->s[i]),
 			   w->want_bytes) > w->held_bytes;
 }
 
 /* What VM i keeps of its margin against a heavier VM's need: its demand and the core. */
 static inline __u64 core_of(const struct ctx *c, __u32 i)
 {
-	return with_margin(c->vms[i].demand_bytes, ALLOC_IN_USE_CORE_PCT, c->s[i].gran_bytes,
-			   c->w[i].held_bytes);
+	const struct work *w = &c->w[i];
+
+	return with_margin(w->demand_bytes, ALLOC_IN_USE_CORE_PCT, gran_of(&c->s[i]),
+			   w->held_bytes);
 }
 
 /*
@@ -1359,7 +1376,7 @@ static bool margins_give_way(struct ctx *c, const __u32 *need, size_t nn, const 
 	bool lowered = false;
 
 	for (size_t k = 0; k < nn; k++) {
-		__u32 w = c->vms[need[k]].weight + 1;
+		__u32 w = c->s[need[k]].weight + 1;
 
 		if (w > weight && is_short_of_need(c, need[k]))
 			weight = w;
@@ -1368,10 +1385,10 @@ static bool margins_give_way(struct ctx *c, const __u32 *need, size_t nn, const 
 		__u32 i = margin[k];
 		__u64 core = core_of(c, i), step, lost;
 
-		if (c->vms[i].weight + 1 >= weight || c->w[i].used_bytes <= core)
+		if (c->s[i].weight + 1 >= weight || c->w[i].used_bytes <= core)
 			continue;
 		/* Within its step: a shrink is no faster for being a heavier VM's need. */
-		step = step_floor(c->h, c->w[i].held_bytes, c->s[i].gran_bytes);
+		step = step_floor(c->h, c->w[i].held_bytes, gran_of(&c->s[i]));
 		/* The floor was the in-use floor; now the higher of the two, or the minimum. */
 		lost = c->s[i].floor_bytes;
 		hold_floor(c, i, step > core ? step : core,
@@ -1458,7 +1475,7 @@ static enum alloc_reason reason_of(const struct ctx *c, __u32 i)
 		return w->cause;
 	if (x == w->want_bytes)
 		return w->capped ? ALLOC_CAPPED : ALLOC_WANT;
-	if (x <= c->vms[i].minimum_bytes)
+	if (x <= w->minimum_bytes)
 		return ALLOC_MINIMUM;
 	return ALLOC_WEIGHT;
 }
@@ -1477,7 +1494,7 @@ static void plan_group(struct ctx *c, __u32 first, __u32 end, __u64 budget, u128
 		/* The budget can't be met: minimums win, and the caller raises the alarm. */
 		g.overcommitted = true;
 		for (__u32 i = first; i < end; i++)
-			put_target(c, i, c->vms[i].minimum_bytes, ALLOC_OVERCOMMIT, &g);
+			put_target(c, i, c->w[i].minimum_bytes, ALLOC_OVERCOMMIT, &g);
 		*ret = g;
 		return;
 	}
@@ -1519,14 +1536,14 @@ static __u64 want_of(const struct alloc_vm *v, __u64 g, bool *ret_capped)
 }
 
 /*
- * Checks VM i and works out its want = demand × (1 + buffer/100), into [minimum, maximum],
- * up to a granule, never above maximum; its floor starts at the minimum, its cap at the
+ * Checks the caller's VM v and makes it VM i of the plan: works out its want = demand ×
+ * (1 + buffer/100), into [minimum, maximum], up to a granule, never above maximum, and
+ * takes what the passes need of the rest; its floor starts at the minimum, its cap at the
  * want. Returns -EINVAL on values outside the documented ranges (the node:
  * group_by_node()).
  */
-static int prepare_vm(struct ctx *c, __u32 i)
+static int prepare_vm(struct ctx *c, const struct alloc_vm *v, __u32 i)
 {
-	const struct alloc_vm *v = &c->vms[i];
 	struct work *w = &c->w[i];
 	struct slot *s = &c->s[i];
 	__u64 g = granule_of(v), a = v->assigned_bytes;
@@ -1539,8 +1556,13 @@ static int prepare_vm(struct ctx *c, __u32 i)
 	w->held_bytes = a < v->minimum_bytes   ? v->minimum_bytes
 			: a > v->maximum_bytes ? v->maximum_bytes
 					       : a;
+	w->minimum_bytes = v->minimum_bytes;
+	w->demand_bytes = v->demand_bytes;
+	w->pressure = v->pressure;
+	w->rate = shrunk_recently(c->h, v);
 	w->cause = CAUSE_NONE;
-	s->gran_bytes = g;
+	s->weight = v->weight;
+	s->gran_shift = (__u8)__builtin_ctzll(g);
 	s->floor_bytes = v->minimum_bytes;
 	s->cap_bytes = w->want_bytes;
 	sum_add(&c->min_sum[c->h->numa_spanning ? 0 : v->node + 1], v->minimum_bytes);
@@ -1558,16 +1580,15 @@ static void add_group(struct alloc_summary *sum, const struct group_result *g)
 }
 
 /*
- * Spanning off: the VMs copied in node order, the unplaced first, then node 0, node 1, ...,
- * each in the order given (so that ties in key order and the sums come out the same), and
- * from[] says where each is from. A node is then a range of adjacent slots, and its passes
- * stream through memory: through an index, a node's VMs were every fourth or so of all, and
- * reaching them so made those passes 10-60% slower (on 4 nodes a tenth of the plan, after
- * paying for the copy).
- * start[k + 1] becomes the end of node k's VMs, start[0] that of the unplaced. Returns
- * -EINVAL on a node out of range.
+ * Spanning off, the plan's VMs are in node order: the unplaced first, then node 0, node
+ * 1, ..., each in the order given (so that ties in key order and the sums come out the
+ * same). A node is then a range of adjacent slots, and its passes stream through memory:
+ * through an index, a node's VMs were every fourth or so of all, and reaching them so made
+ * those passes 10-60% slower. Sets start[k + 1] to where node k's VMs begin, start[0] (0)
+ * to where the unplaced do; place_vm() takes the places. Returns -EINVAL on a node out of
+ * range.
  */
-static int group_by_node(struct ctx *c, const struct alloc_vm *vms, size_t n, size_t *start)
+static int group_by_node(const struct ctx *c, const struct alloc_vm *vms, size_t n, size_t *start)
 {
 	size_t nr = c->h->nr_nodes;
 
@@ -1578,24 +1599,33 @@ static int group_by_node(struct ctx *c, const struct alloc_vm *vms, size_t n, si
 	}
 	for (size_t k = 1; k < nr + 2; k++)
 		start[k] += start[k - 1];
-	for (size_t i = 0; i < n; i++) {
-		size_t at = start[vms[i].node + 1]++;
-
-		c->by_node[at] = vms[i];
-		c->from[at] = (__u32)i;
-	}
-	c->vms = c->by_node;
 	return 0;
 }
 
-/* Spanning off: node by node, over the groups that group_by_node() made. */
+/*
+ * Where the caller's vms[i] goes in the plan: i, or with spanning off the next place of its
+ * node, so that start[k + 1] ends as the end of node k's VMs, start[0] as that of the
+ * unplaced.
+ */
+static __u32 place_vm(struct ctx *c, const struct alloc_vm *vms, __u32 i, size_t *start)
+{
+	__u32 at;
+
+	if (!c->from)
+		return i;
+	at = (__u32)start[vms[i].node + 1]++;
+	c->from[at] = i;
+	return at;
+}
+
+/* Spanning off: node by node, over the groups that group_by_node() and place_vm() made. */
 static void plan_nodes(struct ctx *c, const size_t *start, struct alloc_summary *sum)
 {
 	const struct alloc_host *h = c->h;
 	struct group_result unplaced = { 0 };
 
 	for (__u32 i = 0; i < start[0]; i++)
-		put_target(c, i, c->vms[i].minimum_bytes, ALLOC_NO_NODE, &unplaced);
+		put_target(c, i, c->w[i].minimum_bytes, ALLOC_NO_NODE, &unplaced);
 	add_group(sum, &unplaced);
 	sum->nr_unplaced = start[0];
 	for (size_t node = 0; node < h->nr_nodes; node++) {
@@ -1631,12 +1661,16 @@ static int ctx_alloc(struct ctx *c, size_t n, bool by_node)
 		at += (count) * sizeof(*ptr);                                                      \
 	} while (0)
 #define CARVE(ptr) CARVE_N(ptr, n)
-	/* Twice: sizes first, then pointers; largest alignment first, so all stay aligned. */
+	/*
+	 * Twice: sizes first, then pointers; largest alignment first, so all stay aligned. The
+	 * work first, on a cache line: each VM's is one line, not parts of two.
+	 */
 	for (int pass = 0; pass < 2; pass++) {
-		p = pass ? malloc(size) : NULL;
+		p = pass ? aligned_alloc(64, (size + 63) & ~(size_t)63) : NULL;
 		if (pass && !p)
 			return -ENOMEM;
 		at = 0;
+		CARVE(c->w);
 		CARVE(l->heap);
 		CARVE(l->x);
 		CARVE(l->cap);
@@ -1650,8 +1684,6 @@ static int ctx_alloc(struct ctx *c, size_t n, bool by_node)
 		CARVE(l->t2);
 		CARVE(l->scale);
 		CARVE(c->s);
-		CARVE(c->w);
-		CARVE_N(c->by_node, nb);
 		CARVE(l->id);
 		CARVE(l->weight);
 		CARVE(l->todo);
@@ -1669,7 +1701,7 @@ int alloc_plan(const struct alloc_host *h, const struct alloc_vm *vms, size_t n,
 	       struct alloc_target *ret_targets, struct alloc_summary *ret_summary)
 {
 	struct alloc_summary sum = { 0 };
-	struct ctx c = { .h = h, .vms = vms };
+	struct ctx c = { .h = h };
 	size_t start[ALLOC_MAX_NODES + 2] = { 0 };
 	int err;
 
@@ -1688,7 +1720,7 @@ int alloc_plan(const struct alloc_host *h, const struct alloc_vm *vms, size_t n,
 	if (err)
 		goto out;
 	for (__u32 i = 0; i < n && !err; i++)
-		err = prepare_vm(&c, i);
+		err = prepare_vm(&c, &vms[i], place_vm(&c, vms, i, start));
 	if (err)
 		goto out;
 	/* The inputs are good: from here on the targets go straight where they belong. */
