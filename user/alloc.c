@@ -1244,12 +1244,17 @@ static inline __u64 part_of(const struct give_way *g, __u64 x, __u32 weight)
 	return weight > g->weight ? x : weight < g->weight ? 0 : scaled(x, g);
 }
 
-/* lo + (hi - lo) × VM i's share, rounded down to the granule: a layer given way in part. */
+/*
+ * lo + (hi - lo) × VM i's share, rounded down to the granule but not below lo: a layer given
+ * way in part. Below lo it would take from the layers under it, which give_way() then could not
+ * tell from ones left whole: a VM that has a size no whole number of granules (a balloon's
+ * size, a maximum in bytes) kept its whole in-use floor, and the targets went over the budget.
+ */
 static inline __u64 kept(const struct ctx *c, __u32 i, __u64 lo, __u64 hi, const struct give_way *g)
 {
-	__u64 x = lo + part_of(g, hi - lo, c->s[i].weight);
+	__u64 x = (lo + part_of(g, hi - lo, c->s[i].weight)) & ~(gran_of(&c->s[i]) - 1);
 
-	return x & ~(gran_of(&c->s[i]) - 1);
+	return x < lo ? lo : x;
 }
 
 /* The weight given way in part: its VMs keep keep/of; keep < of. */
