@@ -10,6 +10,12 @@
  * run); "steady" is the next tick, assigned = the first plan's targets, as the daemon sees
  * it most of the time; "nodes" is "first" with spanning off over 4 nodes, and "nodes steady"
  * its next tick. Prints a Markdown table of median and p99 microseconds per plan.
+ *
+ * Then the same 10,000 VMs on budgets from short to ample (what share of the VMs' wants above
+ * their minimums fits: 10% .. 110%; the table above is at 60%), a quarter of the plans each:
+ * where a budget falls decides which limits give way and how much the second fill has left
+ * to hand out, and so what a plan costs. The worst of these is the figure to hold against
+ * the budget.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -65,8 +71,9 @@ static void make_vm(struct alloc_vm *v, const struct alloc_host *h)
 	v->node = (int)rnd_range(0, h->nr_nodes - 1);
 }
 
-/* Short: the minimums fit, 60% of what the VMs want above them does. */
-static void make_scenario(struct alloc_host *h, struct alloc_vm *v, size_t n, bool spanning)
+/* Short: the minimums fit, share_pct% of what the VMs want above them does. */
+static void make_scenario(struct alloc_host *h, struct alloc_vm *v, size_t n, bool spanning,
+			  unsigned int share_pct)
 {
 	unsigned __int128 min[ALLOC_MAX_NODES] = { 0 }, want[ALLOC_MAX_NODES] = { 0 };
 
@@ -83,7 +90,7 @@ static void make_scenario(struct alloc_host *h, struct alloc_vm *v, size_t n, bo
 		want[k] += v[i].demand_bytes / 100 * (100 + v[i].buffer_pct);
 	}
 	for (size_t k = 0; k < h->nr_nodes; k++)
-		h->node_budget_bytes[k] = (__u64)(min[k] + (want[k] - min[k]) * 6 / 10);
+		h->node_budget_bytes[k] = (__u64)(min[k] + (want[k] - min[k]) * share_pct / 100);
 	h->budget_bytes = h->node_budget_bytes[0];
 }
 
@@ -103,8 +110,12 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The share of the wants above the minimums that fits, in the first table. */
+#define SHARE_PCT 60
+
 struct row {
 	size_t n;
+	unsigned int share_pct;
 	const char *what;
 	double median_us, p99_us;
 	size_t nr_short, nr_held;
@@ -148,8 +159,15 @@ static void next_tick(const struct alloc_host *h, struct alloc_vm *v, size_t n,
 	}
 }
 
-static int bench(size_t n, unsigned int repeats, struct row *rows, size_t *nr_rows)
+/*
+ * The four scenarios of n VMs on a budget that fits share_pct% of their wants above their
+ * minimums, their VMs drawn from the random state *state, which is left where they end: so
+ * each size draws new VMs, and from a copy of the state each share plans the same ones.
+ */
+static int bench(size_t n, unsigned int share_pct, __u64 *state, unsigned int repeats,
+		 struct row *rows, size_t *nr_rows)
 {
+	static const char *const what[] = { "first", "steady", "nodes", "nodes steady" };
 	struct alloc_vm *v = calloc(n, sizeof(*v));
 	struct alloc_target *t = calloc(n, sizeof(*t));
 	struct alloc_host h;
@@ -157,51 +175,72 @@ static int bench(size_t n, unsigned int repeats, struct row *rows, size_t *nr_ro
 
 	if (!v || !t)
 		goto out;
-	make_scenario(&h, v, n, true);
-	rows[*nr_rows] = (struct row){ .n = n, .what = "first" };
-	err = measure(&h, v, n, t, repeats, &rows[(*nr_rows)++]);
-	if (err)
-		goto out;
-	next_tick(&h, v, n, t);
-	rows[*nr_rows] = (struct row){ .n = n, .what = "steady" };
-	err = measure(&h, v, n, t, repeats, &rows[(*nr_rows)++]);
-	if (err)
-		goto out;
-	make_scenario(&h, v, n, false);
-	rows[*nr_rows] = (struct row){ .n = n, .what = "nodes" };
-	err = measure(&h, v, n, t, repeats, &rows[(*nr_rows)++]);
-	if (err)
-		goto out;
-	next_tick(&h, v, n, t);
-	rows[*nr_rows] = (struct row){ .n = n, .what = "nodes steady" };
-	err = measure(&h, v, n, t, repeats, &rows[(*nr_rows)++]);
+	rng_state = *state;
+	for (int k = 0; k < 4; k++) {
+		struct row *r = &rows[(*nr_rows)++];
+
+		if (k % 2 == 0)
+			make_scenario(&h, v, n, k == 0, share_pct);
+		else
+			next_tick(&h, v, n, t);
+		*r = (struct row){ .n = n, .share_pct = share_pct, .what = what[k] };
+		err = measure(&h, v, n, t, repeats, r);
+		if (err)
+			goto out;
+	}
+	*state = rng_state;
 out:
 	free(v);
 	free(t);
 	return err;
 }
 
+#define SWEEP_VMS 10000
+#define NR_SHARES 11 /* 10% .. 110% */
+
+static void print_sweep(const struct row *rows)
+{
+	const struct row *worst = NULL;
+
+	printf("\n%d VMs, budgets from short to ample: median µs per plan (of %s)\n\n",
+	       SWEEP_VMS, "a quarter of the plans");
+	printf("| share of wants above minimums | first | steady | nodes | nodes steady |\n");
+	printf("|---:|---:|---:|---:|---:|\n");
+	for (int s = 0; s < NR_SHARES; s++) {
+		const struct row *r = &rows[4 * s];
+
+		printf("| %u%% | %.1f | %.1f | %.1f | %.1f |\n", r->share_pct, r[0].median_us,
+		       r[1].median_us, r[2].median_us, r[3].median_us);
+		for (int k = 0; k < 4; k++)
+			worst = !worst || r[k].median_us > worst->median_us ? &r[k] : worst;
+	}
+	printf("\nworst: %.1f µs (%s, %u%%)\n", worst->median_us, worst->what, worst->share_pct);
+}
+
 int main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 100, 1000, 10000 };
 	unsigned int repeats = argc > 1 ? (unsigned int)strtoul(argv[1], NULL, 0) : 200;
-	__u64 seed = argc > 2 ? strtoull(argv[2], NULL, 0) : 1;
-	struct row rows[4 * sizeof(sizes) / sizeof(sizes[0])];
-	size_t nr_rows = 0;
+	__u64 state = argc > 2 ? strtoull(argv[2], NULL, 0) : 1, seed = state, at_sweep = 0;
+	struct row rows[4 * sizeof(sizes) / sizeof(sizes[0])], sweep[4 * NR_SHARES];
+	size_t nr_rows = 0, nr_sweep = 0;
+	int err = 0;
 
 	if (!repeats) {
 		fprintf(stderr, "usage: alloc-bench [REPEATS] [SEED]\n");
 		return 2;
 	}
-	rng_state = seed;
-	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
-		int err = bench(sizes[k], repeats, rows, &nr_rows);
-
-		if (err) {
-			fprintf(stderr, "alloc-bench: alloc_plan with %zu VMs: %s\n", sizes[k],
-				strerror(-err));
-			return 1;
-		}
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]) && !err; k++) {
+		at_sweep = sizes[k] == SWEEP_VMS ? state : at_sweep;
+		err = bench(sizes[k], SHARE_PCT, &state, repeats, rows, &nr_rows);
+	}
+	for (unsigned int s = 0; s < NR_SHARES && !err; s++) {
+		state = at_sweep;
+		err = bench(SWEEP_VMS, 10 * (s + 1), &state, (repeats + 3) / 4, sweep, &nr_sweep);
+	}
+	if (err) {
+		fprintf(stderr, "alloc-bench: alloc_plan: %s\n", strerror(-err));
+		return 1;
 	}
 	printf("alloc_plan, %u plans each, seed %llu\n\n", repeats, (unsigned long long)seed);
 	printf("| VMs | scenario | short | held | median µs | p99 µs | ns per VM (median) |\n");
@@ -210,5 +249,6 @@ int main(int argc, char **argv)
 		printf("| %zu | %s | %zu | %zu | %.1f | %.1f | %.0f |\n", rows[r].n, rows[r].what,
 		       rows[r].nr_short, rows[r].nr_held, rows[r].median_us, rows[r].p99_us,
 		       rows[r].median_us * 1000 / (double)rows[r].n);
+	print_sweep(sweep);
 	return 0;
 }
