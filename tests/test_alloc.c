@@ -1068,8 +1068,11 @@ static void check_plan(const struct scenario *sc, const struct result *r)
 		      "vm %zu: target %llu outside [%llu, %llu]", i,
 		      (unsigned long long)t->target_bytes, (unsigned long long)v->minimum_bytes,
 		      (unsigned long long)v->maximum_bytes);
-		/* A hold keeps what the VM has, a whole number of granules or not. */
-		check(t->target_bytes % g == 0 || t->target_bytes == clamp_assigned(v),
+		/* A hold keeps what the VM has, a whole number of granules or not; so are its
+		 * minimum and maximum what they are. */
+		check(t->target_bytes % g == 0 || t->target_bytes == clamp_assigned(v) ||
+			      t->target_bytes == v->minimum_bytes ||
+			      t->target_bytes == v->maximum_bytes,
 		      "vm %zu: target %llu not a multiple of %llu", i,
 		      (unsigned long long)t->target_bytes, (unsigned long long)g);
 		switch (t->reason) {
@@ -1455,18 +1458,24 @@ static void random_scenarios(void **state)
 		short_groups += r.s.nr_short > 0;
 
 		/*
-		 * What the VMs have, one in ten no whole number of granules, as the daemon can
-		 * see it (a balloon's size, a maximum in bytes): the rules of every plan hold all
-		 * the same. Not idempotence: from there a plan may take such a VM to a granule's
-		 * boundary, once.
+		 * Sizes that are no whole number of granules, as the daemon can see them (a
+		 * balloon's size; a minimum or maximum given in bytes), one in ten of each: the
+		 * rules of every plan hold all the same. Not idempotence: from there a plan may
+		 * take such a VM to a granule's boundary, once.
 		 */
 		odd = sc;
 		for (size_t i = 0; i < odd.n; i++) {
 			struct alloc_vm *v = &odd.v[i];
 			__u64 g = v->granule_bytes ? v->granule_bytes : 4 * KiB;
+			__u64 room = v->maximum_bytes - v->minimum_bytes;
 
+			room = room < g - 1 ? room : g - 1;
 			if (chance(10))
 				v->assigned_bytes += rnd_range(1, g - 1);
+			if (chance(10))
+				v->minimum_bytes += rnd_range(0, room);
+			else if (chance(10))
+				v->maximum_bytes -= rnd_range(0, room);
 		}
 		cur_sc = &odd;
 		cur_r = &r2;
