@@ -1444,7 +1444,16 @@ static __u32 set_limits(struct ctx *c, __u32 first, __u32 end, __u64 budget)
 		nn += may_need(c, i);
 		nm += (c->w[i].cause == ALLOC_HOLD_IN_USE) & (y.used > y.demand);
 	}
-	if (nn && nm)
+	/*
+	 * Margins give way to a heavier VM's need, unless the budget takes them all anyway:
+	 * then it takes what they would have given too, and the demands beneath are what is
+	 * left to share. What the steps, hysteresis and rate limits hold goes first either way.
+	 */
+	if (nn && nm &&
+	    sum_value(floors) - sum_value(excess[ALLOC_SHRINK_STEP]) -
+			    sum_value(excess[ALLOC_HOLD_HYSTERESIS]) -
+			    sum_value(excess[ALLOC_HOLD_RATE]) - sum_value(margin) <=
+		    budget)
 		lowered = margins_give_way(c, need, nn, has_margin, nm, &floors, &margin);
 	sum_merge(&excess[ALLOC_HOLD_IN_USE], demand);
 	excess[KIND_MARGIN] = margin;
