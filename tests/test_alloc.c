@@ -807,7 +807,10 @@ static void random_vm(struct scenario *sc, size_t i)
 		/* Same want as an earlier VM, another weight: what the weight property needs. */
 		*v = sc->v[rnd_range(0, i - 1)];
 	} else {
-		g = chance(65) ? 4 * KiB : chance(85) ? 2 * MiB : 1 * GiB;
+		g = chance(65)	 ? 4 * KiB
+		    : chance(85) ? 2 * MiB
+		    : chance(80) ? 1 * GiB
+				 : 1ULL << rnd_range(0, 30);
 		v->granule_bytes = g == 4 * KiB && chance(50) ? 0 : g;
 		v->minimum_bytes = chance(10) ? 0 : align_down(rnd_size(g, 64 * GiB), g);
 		v->maximum_bytes =
