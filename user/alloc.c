@@ -110,6 +110,7 @@ struct work {
 	bool pressure; /* as given */
 	bool rate;     /* shrunk less than shrink_interval ago: shrunk_recently() */
 };
+_Static_assert(sizeof(struct work) == 64, "a VM's work is one cache line");
 
 struct heap_ent {
 	double key;
