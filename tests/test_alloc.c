@@ -1071,11 +1071,14 @@ static void check_plan(const struct scenario *sc, const struct result *r)
 		      "vm %zu: target %llu outside [%llu, %llu]", i,
 		      (unsigned long long)t->target_bytes, (unsigned long long)v->minimum_bytes,
 		      (unsigned long long)v->maximum_bytes);
-		/* A hold keeps what the VM has, a whole number of granules or not; so are its
-		 * minimum and maximum what they are. */
+		/* A hold keeps what the VM has, a whole number of granules or not; a VM at its
+		 * minimum, or whose want is its maximum, has what that is. */
 		check(t->target_bytes % g == 0 || t->target_bytes == clamp_assigned(v) ||
-			      t->target_bytes == v->minimum_bytes ||
-			      t->target_bytes == v->maximum_bytes,
+			      (t->target_bytes == v->minimum_bytes &&
+			       (t->reason == ALLOC_MINIMUM || t->reason == ALLOC_OVERCOMMIT ||
+				t->reason == ALLOC_NO_NODE || t->target_bytes == t->want_bytes)) ||
+			      (t->target_bytes == v->maximum_bytes &&
+			       t->target_bytes == t->want_bytes),
 		      "vm %zu: target %llu not a multiple of %llu", i,
 		      (unsigned long long)t->target_bytes, (unsigned long long)g);
 		switch (t->reason) {
@@ -1473,7 +1476,7 @@ static void random_scenarios(void **state)
 			__u64 room = v->maximum_bytes - v->minimum_bytes;
 
 			room = room < g - 1 ? room : g - 1;
-			if (chance(10))
+			if (g > 1 && chance(10))
 				v->assigned_bytes += rnd_range(1, g - 1);
 			if (chance(10))
 				v->minimum_bytes += rnd_range(0, room);
