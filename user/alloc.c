@@ -109,7 +109,7 @@ struct work {
 	bool capped;   /* want before clamping was above maximum */
 	bool pressure; /* as given */
 	bool rate;     /* shrunk less than shrink_interval ago: shrunk_recently() */
-};
+} __attribute__((aligned(64)));
 _Static_assert(sizeof(struct work) == 64, "a VM's work is one cache line");
 
 struct heap_ent {
@@ -1007,8 +1007,8 @@ static __u64 granule_of(const struct alloc_vm *v)
 /* --- one group: all VMs when spanning, else the VMs of one node ------------------------ */
 
 /*
- * A group is a range of VMs, [first, end): all of them, or with spanning off one node of
- * their copy in node order. Passes over it reach VM i directly, not through an index (an
+ * A group is a range of VMs, [first, end): all of them, or with spanning off one node's,
+ * the plan's VMs being in node order then (place_vm()). Passes over it reach VM i directly, not through an index (an
  * index array cost 7-8% of a plan in loads and in the loops it kept from being simple).
  */
 
@@ -1678,7 +1678,8 @@ static int ctx_alloc(struct ctx *c, size_t n, bool by_node)
 #define CARVE(ptr) CARVE_N(ptr, n)
 	/*
 	 * Twice: sizes first, then pointers; largest alignment first, so all stay aligned. The
-	 * work first, on a cache line: each VM's is one line, not parts of two.
+	 * work first, on a cache line, and the slots after it: each VM's work is one line, and
+	 * two VMs' slots are one, not parts of two.
 	 */
 	for (int pass = 0; pass < 2; pass++) {
 		p = pass ? aligned_alloc(64, (size + 63) & ~(size_t)63) : NULL;
@@ -1686,6 +1687,7 @@ static int ctx_alloc(struct ctx *c, size_t n, bool by_node)
 			return -ENOMEM;
 		at = 0;
 		CARVE(c->w);
+		CARVE(c->s);
 		CARVE(l->heap);
 		CARVE(l->x);
 		CARVE(l->cap);
@@ -1698,7 +1700,6 @@ static int ctx_alloc(struct ctx *c, size_t n, bool by_node)
 		CARVE(l->t);
 		CARVE(l->t2);
 		CARVE(l->scale);
-		CARVE(c->s);
 		CARVE(l->id);
 		CARVE(l->weight);
 		CARVE(l->todo);
