@@ -163,6 +163,7 @@ static void good_fixtures_plan(void **state)
 		"defaults.json",
 		"numa.json",
 		"empty.json",
+		"off-granule.json",
 	};
 	struct alloc_target t[16];
 	struct alloc_summary s;
@@ -183,6 +184,17 @@ static void good_fixtures_plan(void **state)
 	assert_true(t[find_vm(&in, "a")].target_bytes > t[find_vm(&in, "b")].target_bytes);
 	assert_true(s.node_total_bytes[0] <= 6 * GiB);
 	assert_true(s.node_total_bytes[1] <= 3 * GiB);
+	plan_input_free(&in);
+	/*
+	 * Two guests on 2M pages that use all they have, 11G and 1M each (a balloon's size, no
+	 * whole number of pages), short of their demands: the budget holds, and the lighter one
+	 * gives first. The allocator once kept both in-use floors: 24G planned on 19.5G.
+	 */
+	load_ok("off-granule.json", &in);
+	assert_int_equal(alloc_plan(&in.host, in.vms, in.nr_vms, t, &s), 0);
+	assert_int_equal(s.total_bytes, in.host.budget_bytes);
+	assert_int_equal(t[find_vm(&in, "heavy")].target_bytes, 10 * GiB);
+	assert_int_equal(t[find_vm(&in, "light")].target_bytes, 9 * GiB + 512 * MiB);
 	plan_input_free(&in);
 }
 
