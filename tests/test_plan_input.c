@@ -159,11 +159,7 @@ static void empty(void **state)
 static void good_fixtures_plan(void **state)
 {
 	static const char *const good[] = {
-		"basic.json",
-		"defaults.json",
-		"numa.json",
-		"empty.json",
-		"off-granule.json",
+		"basic.json", "defaults.json", "numa.json", "empty.json", "off-granule.json",
 	};
 	struct alloc_target t[16];
 	struct alloc_summary s;
