@@ -1008,8 +1008,9 @@ static __u64 granule_of(const struct alloc_vm *v)
 
 /*
  * A group is a range of VMs, [first, end): all of them, or with spanning off one node's,
- * the plan's VMs being in node order then (place_vm()). Passes over it reach VM i directly, not through an index (an
- * index array cost 7-8% of a plan in loads and in the loops it kept from being simple).
+ * the plan's VMs being in node order then (place_vm()). Passes over it reach VM i directly,
+ * not through an index (an index array cost 7-8% of a plan in loads and in the loops it kept
+ * from being simple).
  */
 
 struct group_result {
