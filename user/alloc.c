@@ -153,8 +153,16 @@ struct ctx {
 	__u32 *from;
 	struct lanes l;
 	void *block; /* s, w, from and the lanes' arrays */
-	/* Σ minimum of each group: [0] when spanning, else [node + 1]. */
-	struct sum128 min_sum[ALLOC_MAX_NODES + 1];
+	/* Each group's sums, from prepare_vm(): [0] when spanning, else [node + 1]. */
+	struct group_sums {
+		struct sum128 min; /* Σ minimum */
+		/*
+		 * What the VMs use, at the least: Σ demand, at most what each has and at least
+		 * its minimum, and what it has for a VM under pressure. demand_floor() rounds the
+		 * demands up to a granule: when this does not fit, its floors do not either.
+		 */
+		struct sum128 used;
+	} sums[ALLOC_MAX_NODES + 1];
 };
 
 static const char *const reason_names[ALLOC_NR_REASONS] = {
@@ -1188,6 +1196,25 @@ static void transition_floor(struct ctx *c, __u32 i, __u64 ideal)
 	set_layers(c, i);
 }
 
+/*
+ * VM i's floor when what the guests use does not fit the budget: every step, hysteresis, rate
+ * limit and margin would give way then, whatever transition_floor() made of them, so they are
+ * not worked out. The floor is the VM's demand (up to a granule, at most what it has), or
+ * what it has under pressure: the layers transition_floor() would have left once those gave
+ * way, and set_limits() goes on from there as it would have.
+ */
+static void demand_floor(struct ctx *c, __u32 i, __u64 ideal)
+{
+	struct work *w = &c->w[i];
+	__u64 a = w->held_bytes, d = w->demand_bytes;
+
+	w->demand_floor_bytes = w->used_bytes = up_to(d > a ? a : d, gran_of(&c->s[i]), a);
+	w->ideal_bytes = ideal;
+	hold_floor(c, i, w->pressure ? a : w->used_bytes,
+		   w->pressure ? ALLOC_HOLD_PRESSURE : ALLOC_HOLD_IN_USE, ideal);
+	set_layers(c, i);
+}
+
 /* VM i's layers, as set_layers() left them. */
 struct layers {
 	__u64 min, demand, used, floor; /* min ≤ demand ≤ used ≤ floor */
@@ -1410,6 +1437,29 @@ static bool margins_give_way(struct ctx *c, const __u32 *need, size_t nn, const 
 	return lowered;
 }
 
+/*
+ * The floors of VMs [first, end) by demand_floor(), added up as set_limits() does: what the
+ * guests use does not fit, so the margins are not lowered for a heavier VM's need and no lists
+ * are made for that.
+ */
+static void demand_floors(struct ctx *c, __u32 first, __u32 end, struct sum128 *ret_floors,
+			  struct sum128 *ret_demand, struct sum128 *excess)
+{
+	struct sum128 floors = { 0 }, demand = { 0 };
+
+	for (__u32 i = first; i < end; i++) {
+		struct layers y;
+
+		demand_floor(c, i, c->s[i].x_bytes);
+		y = layers_of(c, i);
+		sum_add(&floors, y.floor);
+		sum_add(&demand, y.demand - y.min);
+		sum_add(&excess[c->w[i].cause], y.floor - y.used);
+	}
+	*ret_floors = floors;
+	*ret_demand = demand;
+}
+
 /* The kinds in dropped as reasons: the margin is part of the in-use floor. */
 static __u32 as_reasons(__u32 dropped)
 {
@@ -1419,10 +1469,11 @@ static __u32 as_reasons(__u32 dropped)
 /*
  * Puts transition floors under VMs [first, end), given their ideal in x. When they don't fit the
  * budget, kinds of limits give way in drop_order until they do: all but the last entirely,
- * the last only as far as needed, lighter VMs first. Returns the kinds that gave way, as
- * reasons.
+ * the last only as far as needed, lighter VMs first. With used_short, what the guests use
+ * does not fit the budget: the floors are their demands (demand_floor()). Returns the kinds
+ * that gave way, as reasons.
  */
-static __u32 set_limits(struct ctx *c, __u32 first, __u32 end, __u64 budget)
+static __u32 set_limits(struct ctx *c, __u32 first, __u32 end, __u64 budget, bool used_short)
 {
 	struct sum128 excess[NR_KINDS] = { 0 }, floors = { 0 }, demand = { 0 }, margin = { 0 };
 	struct give_way g = { .last = CAUSE_NONE };
@@ -1431,21 +1482,24 @@ static __u32 set_limits(struct ctx *c, __u32 first, __u32 end, __u64 budget)
 	bool lowered = false;
 	u128 sum;
 
-	for (__u32 i = first; i < end; i++) {
-		struct layers y;
+	if (used_short)
+		demand_floors(c, first, end, &floors, &demand, excess);
+	else
+		for (__u32 i = first; i < end; i++) {
+			struct layers y;
 
-		transition_floor(c, i, c->s[i].x_bytes);
-		y = layers_of(c, i);
-		sum_add(&floors, y.floor);
-		/* The two in-use layers in locals: through excess[] they would go to memory. */
-		sum_add(&demand, y.demand - y.min);
-		sum_add(&margin, y.used - y.demand);
-		sum_add(&excess[c->w[i].cause], y.floor - y.used);
-		/* Stored always, kept when so: no branch to mispredict. The lanes are free here. */
-		need[nn] = has_margin[nm] = i;
-		nn += may_need(c, i);
-		nm += (c->w[i].cause == ALLOC_HOLD_IN_USE) & (y.used > y.demand);
-	}
+			transition_floor(c, i, c->s[i].x_bytes);
+			y = layers_of(c, i);
+			sum_add(&floors, y.floor);
+			/* The in-use layers in locals: through excess[], they go to memory. */
+			sum_add(&demand, y.demand - y.min);
+			sum_add(&margin, y.used - y.demand);
+			sum_add(&excess[c->w[i].cause], y.floor - y.used);
+			/* Stored always, kept when so: no branch to mispredict (lanes free). */
+			need[nn] = has_margin[nm] = i;
+			nn += may_need(c, i);
+			nm += (c->w[i].cause == ALLOC_HOLD_IN_USE) & (y.used > y.demand);
+		}
 	/*
 	 * Margins give way to a heavier VM's need, unless the budget takes them all anyway:
 	 * then it takes what they would have given too, and the demands beneath are what is
@@ -1497,16 +1551,16 @@ static enum alloc_reason reason_of(const struct ctx *c, __u32 i)
 }
 
 /*
- * Plans VMs [first, end) against budget. Floors at the minimums, caps at the wants, and sum_min
- * their minimums added up: prepare_vm() left them so.
+ * Plans VMs [first, end) against budget. Floors at the minimums, caps at the wants, and sums
+ * their minimums and what they use added up: prepare_vm() left them so.
  */
-static void plan_group(struct ctx *c, __u32 first, __u32 end, __u64 budget, u128 sum_min,
-		       struct group_result *ret)
+static void plan_group(struct ctx *c, __u32 first, __u32 end, __u64 budget,
+		       const struct group_sums *sums, struct group_result *ret)
 {
 	/* A local: through ret, every store to a target would make the compiler reload it. */
 	struct group_result g = { 0 };
 
-	if (sum_min > budget) {
+	if (sum_value(sums->min) > budget) {
 		/* The budget can't be met: minimums win, and the caller raises the alarm. */
 		g.overcommitted = true;
 		for (__u32 i = first; i < end; i++)
@@ -1516,7 +1570,7 @@ static void plan_group(struct ctx *c, __u32 first, __u32 end, __u64 budget, u128
 	}
 	fill(c, first, end, budget, false);
 	/* The host reserve is sacred: limits that don't fit give way. */
-	g.dropped_reasons = set_limits(c, first, end, budget);
+	g.dropped_reasons = set_limits(c, first, end, budget, sum_value(sums->used) > budget);
 	fill(c, first, end, budget, true);
 	for (__u32 i = first; i < end; i++)
 		put_target(c, i, c->s[i].x_bytes, reason_of(c, i), &g);
@@ -1562,7 +1616,8 @@ static int prepare_vm(struct ctx *c, const struct alloc_vm *v, __u32 i)
 {
 	struct work *w = &c->w[i];
 	struct slot *s = &c->s[i];
-	__u64 g = granule_of(v), a = v->assigned_bytes;
+	__u64 g = granule_of(v), a = v->assigned_bytes, used;
+	struct group_sums *sums;
 
 	if (v->minimum_bytes > v->maximum_bytes || v->weight > ALLOC_WEIGHT_MAX ||
 	    v->buffer_pct < ALLOC_BUFFER_MIN_PCT || v->buffer_pct > ALLOC_BUFFER_MAX_PCT ||
@@ -1581,7 +1636,11 @@ static int prepare_vm(struct ctx *c, const struct alloc_vm *v, __u32 i)
 	s->gran_shift = (__u8)__builtin_ctzll(g);
 	s->floor_bytes = v->minimum_bytes;
 	s->cap_bytes = w->want_bytes;
-	sum_add(&c->min_sum[c->h->numa_spanning ? 0 : v->node + 1], v->minimum_bytes);
+	sums = &c->sums[c->h->numa_spanning ? 0 : v->node + 1];
+	used = v->demand_bytes < w->held_bytes ? v->demand_bytes : w->held_bytes;
+	used = used < v->minimum_bytes ? v->minimum_bytes : used;
+	sum_add(&sums->min, v->minimum_bytes);
+	sum_add(&sums->used, v->pressure ? w->held_bytes : used);
 	return 0;
 }
 
@@ -1649,7 +1708,7 @@ static void plan_nodes(struct ctx *c, const size_t *start, struct alloc_summary 
 		struct group_result g;
 
 		plan_group(c, (__u32)from, (__u32)to, h->node_budget_bytes[node],
-			   sum_value(c->min_sum[node + 1]), &g);
+			   &c->sums[node + 1], &g);
 		add_group(sum, &g);
 		sum->node_total_bytes[node] = g.total_bytes;
 		if (g.overcommitted)
@@ -1745,7 +1804,7 @@ int alloc_plan(const struct alloc_host *h, const struct alloc_vm *vms, size_t n,
 	if (h->numa_spanning) {
 		struct group_result g;
 
-		plan_group(&c, 0, (__u32)n, h->budget_bytes, sum_value(c.min_sum[0]), &g);
+		plan_group(&c, 0, (__u32)n, h->budget_bytes, &c.sums[0], &g);
 		add_group(&sum, &g);
 		sum.overcommitted = g.overcommitted;
 	} else {
