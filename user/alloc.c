@@ -1438,6 +1438,22 @@ static bool margins_give_way(struct ctx *c, const __u32 *need, size_t nn, const 
 }
 
 /*
+ * Adds VM i's layers to the sums of set_limits(): its floor, its demand and margin layers, and
+ * its own layer to the excess of its cause. Inline, the sums passed as locals stay in
+ * registers; through excess[], they would go to memory.
+ */
+static inline void add_layers(const struct ctx *c, __u32 i, struct sum128 *floors,
+			      struct sum128 *demand, struct sum128 *margin, struct sum128 *excess)
+{
+	struct layers y = layers_of(c, i);
+
+	sum_add(floors, y.floor);
+	sum_add(demand, y.demand - y.min);
+	sum_add(margin, y.used - y.demand);
+	sum_add(&excess[c->w[i].cause], y.floor - y.used);
+}
+
+/*
  * The floors of VMs [first, end) by demand_floor(), added up as set_limits() does: what the
  * guests use does not fit, so the margins are not lowered for a heavier VM's need and no lists
  * are made for that.
@@ -1445,16 +1461,11 @@ static bool margins_give_way(struct ctx *c, const __u32 *need, size_t nn, const 
 static void demand_floors(struct ctx *c, __u32 first, __u32 end, struct sum128 *ret_floors,
 			  struct sum128 *ret_demand, struct sum128 *excess)
 {
-	struct sum128 floors = { 0 }, demand = { 0 };
+	struct sum128 floors = { 0 }, demand = { 0 }, margin = { 0 };
 
 	for (__u32 i = first; i < end; i++) {
-		struct layers y;
-
 		demand_floor(c, i, c->s[i].x_bytes);
-		y = layers_of(c, i);
-		sum_add(&floors, y.floor);
-		sum_add(&demand, y.demand - y.min);
-		sum_add(&excess[c->w[i].cause], y.floor - y.used);
+		add_layers(c, i, &floors, &demand, &margin, excess);
 	}
 	*ret_floors = floors;
 	*ret_demand = demand;
@@ -1486,19 +1497,15 @@ static __u32 set_limits(struct ctx *c, __u32 first, __u32 end, __u64 budget, boo
 		demand_floors(c, first, end, &floors, &demand, excess);
 	else
 		for (__u32 i = first; i < end; i++) {
-			struct layers y;
+			const struct work *w = &c->w[i];
 
 			transition_floor(c, i, c->s[i].x_bytes);
-			y = layers_of(c, i);
-			sum_add(&floors, y.floor);
-			/* The in-use layers in locals: through excess[], they go to memory. */
-			sum_add(&demand, y.demand - y.min);
-			sum_add(&margin, y.used - y.demand);
-			sum_add(&excess[c->w[i].cause], y.floor - y.used);
+			add_layers(c, i, &floors, &demand, &margin, excess);
 			/* Stored always, kept when so: no branch to mispredict (lanes free). */
 			need[nn] = has_margin[nm] = i;
 			nn += may_need(c, i);
-			nm += (c->w[i].cause == ALLOC_HOLD_IN_USE) & (y.used > y.demand);
+			nm += (w->cause == ALLOC_HOLD_IN_USE) &
+			      (w->used_bytes > w->demand_floor_bytes);
 		}
 	/*
 	 * Margins give way to a heavier VM's need, unless the budget takes them all anyway:
