@@ -15,6 +15,8 @@
 #   DYNMEM_LAB_TIMEOUT  seconds before a run is killed (default 900)
 #   DYNMEM_LAB_NODE_MB  memory of each of the two NUMA nodes in MiB (default 1536)
 #   DYNMEM_LAB_APPEND   more kernel arguments for the lab VM (e.g. loglevel=7)
+#   DYNMEM_LAB_ACCEL    QEMU's -accel for the lab VM (default tcg; tcg,thread=single runs
+#                       both of its vCPUs on one host thread, to tell TCG's races apart)
 # Every DYNMEM_* variable is passed on to CMD. Exit status: CMD's; 124 on timeout; 125 when
 # the lab stopped before CMD ended; 75 when the lab failed twice: a run is tried once more
 # when the lab's kernel crashes or hangs, QEMU dies of a signal, the lab's machine is reset
@@ -29,6 +31,7 @@ CACHE=$(realpath -m "${DYNMEM_LAB_CACHE:-$REPO/.lab}")
 TIMEOUT=${DYNMEM_LAB_TIMEOUT:-900}
 NODE_MB=${DYNMEM_LAB_NODE_MB:-1536}
 APPEND=${DYNMEM_LAB_APPEND:-}
+ACCEL=${DYNMEM_LAB_ACCEL:-tcg}
 BUSYBOX=/bin/busybox
 LAB_FAILED=75 # the exit status when the lab failed, not the command: worth a retry
 
@@ -284,7 +287,7 @@ start_qemu() {
 	local mode=$1 out
 	# shellcheck disable=SC2054 # commas belong to QEMU's option syntax
 	local -a args=(
-		-accel tcg -cpu max -smp 2 -m "$((2 * NODE_MB))M" -nographic -nodefaults -no-reboot
+		-accel "$ACCEL" -cpu max -smp 2 -m "$((2 * NODE_MB))M" -nographic -nodefaults -no-reboot
 		-object "memory-backend-ram,id=m0,size=${NODE_MB}M"
 		-object "memory-backend-ram,id=m1,size=${NODE_MB}M"
 		-numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1
