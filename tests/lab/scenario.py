@@ -39,6 +39,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB_GUEST = f"{REPO}/scripts/lab-guest.sh"
+LAB_FAILED = 75  # lab-guest.sh and lab.sh: the lab failed (its emulation), not the test
 DYNMEM = f"{REPO}/.output/dynmem"
 DYNMEMD = f"{REPO}/.output/dynmemd"
 MiB = 1 << 20
@@ -360,6 +361,13 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         s.run()
+    except subprocess.CalledProcessError as e:
+        # A guest the lab's emulation never ran (lab-guest.sh says 75): the lab's failure,
+        # to be told from dynmem's, as lab.sh runs the test once more in a new lab for it.
+        if e.returncode != LAB_FAILED:
+            raise
+        say(f"{' '.join(e.cmd[1:3])}: the lab failed under it (exit {LAB_FAILED})")
+        sys.exit(LAB_FAILED)
     finally:
         s.cleanup()
 
