@@ -1115,6 +1115,12 @@ static inline __u64 up_to(__u64 x, __u64 g, __u64 a)
 	return ((x >= a) | (a - x < g)) ? a : (x + g - 1) & ~(g - 1);
 }
 
+/* Demand d, at most a, rounded up to a granule g: what a guest uses, in whole granules. */
+static inline __u64 demand_up_to(__u64 d, __u64 g, __u64 a)
+{
+	return up_to(d > a ? a : d, g, a);
+}
+
 /* Demand d and pct% more, rounded up to a granule g, at most cap. */
 static inline __u64 with_margin(__u64 d, __u32 pct, __u64 g, __u64 cap)
 {
@@ -1137,7 +1143,7 @@ static void in_use(struct ctx *c, __u32 i, __u64 a)
 	struct work *w = &c->w[i];
 	__u64 g = gran_of(&c->s[i]), d = w->demand_bytes;
 
-	w->demand_floor_bytes = up_to(d > a ? a : d, g, a);
+	w->demand_floor_bytes = demand_up_to(d, g, a);
 	w->used_bytes = with_margin(d, ALLOC_IN_USE_MARGIN_PCT, g, a);
 }
 
@@ -1208,7 +1214,7 @@ static void demand_floor(struct ctx *c, __u32 i, __u64 ideal)
 	struct work *w = &c->w[i];
 	__u64 a = w->held_bytes, d = w->demand_bytes;
 
-	w->demand_floor_bytes = w->used_bytes = up_to(d > a ? a : d, gran_of(&c->s[i]), a);
+	w->demand_floor_bytes = w->used_bytes = demand_up_to(d, gran_of(&c->s[i]), a);
 	w->ideal_bytes = ideal;
 	hold_floor(c, i, w->pressure ? a : w->used_bytes,
 		   w->pressure ? ALLOC_HOLD_PRESSURE : ALLOC_HOLD_IN_USE, ideal);
@@ -1507,16 +1513,7 @@ static __u32 set_limits(struct ctx *c, __u32 first, __u32 end, __u64 budget, boo
 			nm += (w->cause == ALLOC_HOLD_IN_USE) &
 			      (w->used_bytes > w->demand_floor_bytes);
 		}
-	/*
-	 * Margins give way to a heavier VM's need, unless the budget takes them all anyway:
-	 * then it takes what they would have given too, and the demands beneath are what is
-	 * left to share. What the steps, hysteresis and rate limits hold goes first either way.
-	 */
-	if (nn && nm &&
-	    sum_value(floors) - sum_value(excess[ALLOC_SHRINK_STEP]) -
-			    sum_value(excess[ALLOC_HOLD_HYSTERESIS]) -
-			    sum_value(excess[ALLOC_HOLD_RATE]) - sum_value(margin) <=
-		    budget)
+	if (nn && nm)
 		lowered = margins_give_way(c, need, nn, has_margin, nm, &floors, &margin);
 	sum_merge(&excess[ALLOC_HOLD_IN_USE], demand);
 	excess[KIND_MARGIN] = margin;

@@ -111,7 +111,7 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The share of the wants above the minimums that fits, in the first table. */
+/* The first table's budget: the minimums and this share of demand + buffer above them. */
 #define SHARE_PCT 60
 
 struct row {
