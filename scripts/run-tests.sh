@@ -14,10 +14,13 @@ not_run=0 # tests the lab could not run (tests/lab/run-all.sh): said, not failed
 
 # Reads a runner's output from stdin, echoing it, and adds its counts.
 count() {
-	local line n
+	local name=$1 line n
 	local got_summary=0
 	while IFS= read -r line; do
 		printf '%s\n' "$line"
+		# What failed, kept for the recap at the end.
+		[[ ! $line =~ ^(not\ ok|FAIL|\[\ \ FAILED\ \ \]\ [a-z_]) ]] ||
+			printf '%s: %s\n' "$name" "$line" >> "$tmp/failures"
 		if [[ $line =~ \[\ \ PASSED\ \ \]\ ([0-9]+)\ test ]]; then
 			passed=$((passed + BASH_REMATCH[1])); got_summary=1
 		elif [[ $line =~ \[\ \ FAILED\ \ \]\ ([0-9]+)\ test ]]; then
@@ -36,7 +39,7 @@ run() {
 	local status before=$failed
 	echo "== $name"
 	# The runner's exit status travels through a file: count() runs in this shell.
-	count < <("$@" 2>&1; echo $? > "$tmp/status") || {
+	count "$name" < <("$@" 2>&1; echo $? > "$tmp/status") || {
 		echo "run-tests: $name printed no test summary" >&2
 		failed=$((failed + 1))
 	}
@@ -56,5 +59,10 @@ while [[ $# -gt 0 ]]; do
 	esac
 done
 echo
+# The end of a long output is what a reader (and CI's excerpt) sees: what failed, once more.
+if [[ -s $tmp/failures ]]; then
+	echo "what failed:"
+	head -n 30 "$tmp/failures"
+fi
 echo "$passed passed, $failed failed$( ((not_run == 0)) || echo ", $not_run not run (the lab failed under them, or its suite ran out of time: see above)")"
 [[ $failed -eq 0 ]]

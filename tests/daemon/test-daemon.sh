@@ -39,8 +39,9 @@ not_ok() { echo "FAIL $1"; [[ -n ${2:-} ]] && echo "     $2"; failed=$((failed +
 check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
 
 status() { DYNMEM_SOCKET=$sock "$out/dynmem" status --json; }
-# vm NAME KEY: one field of one VM from the daemon's status.
-vm() { status | python3 -c "import json,sys; v=[v for v in json.load(sys.stdin)['vms'] if v['name']=='$1'][0]; print(v['$2'])"; }
+# vm NAME KEY: one field of one VM from the daemon's status; nothing (quietly: the checks poll
+# it while the daemon starts) when there is none.
+vm() { status 2>/dev/null | python3 -c "import json,sys; v=[v for v in json.load(sys.stdin)['vms'] if v['name']=='$1'][0]; print(v['$2'])" 2>/dev/null; }
 # wait_for SECONDS CMD...: until CMD succeeds.
 wait_for() {
 	local deadline=$((SECONDS + $1)); shift

@@ -32,17 +32,20 @@ dynamic_memory() {
 	local rc=0
 	"$REPO/tests/lab/scenario.py" "$dir" --spanning "$SPANNING" >"$dir/run.log" 2>&1 || rc=$?
 	if ((rc != 0)); then
-		python3 "$REPO/tests/lab/check-scenario.py" --timeline "$dir" || true
 		show_logs "$dir"
+		python3 "$REPO/tests/lab/check-scenario.py" --timeline "$dir" || true
 		# 75: a guest the lab's emulation never ran (lab-guest.sh): lab.sh runs it again.
 		((rc != 75)) || exit 75
-		fail "the scenario did not run to its end"
+		fail "the scenario did not run to its end: $(tail -n 1 "$dir/run.log")"
 	fi
-	python3 "$REPO/tests/lab/check-scenario.py" "$dir" || rc=$?
+	python3 "$REPO/tests/lab/check-scenario.py" "$dir" >"$dir/check.log" || rc=$?
+	# The logs first, the checks' figures and verdict last: the end of the output is what a
+	# reader (and CI's excerpt) sees.
 	((rc == 0)) || show_logs "$dir"
+	cat "$dir/check.log"
 	# 75: the lab failed (a guest reset by the emulation), not dynmem: lab.sh runs it again.
 	((rc != 75)) || exit 75
-	((rc == 0)) || fail "see above"
+	((rc == 0)) || fail "$(grep -m1 '^FAIL: ' "$dir/check.log" | cut -c7-)"
 }
 
 require_lab

@@ -66,9 +66,10 @@ class Record:
 
     def timeline(self):
         """Every ~10 s: the budget, and per VM its size/target/demand in MiB (a ? after the
-        demand: its guest did not report it, the host's view stood in), what its workload
-        holds/wants (w), the QEMU's overhead (o), its cgroup's memory.current (c), how often
-        it went over memory.high (h), and its page cache / the part of it mapped (f)."""
+        demand: its guest did not report it, the host's view stood in), the reason for its
+        target (r), what its workload holds/wants (w), the QEMU's overhead (o), its cgroup's
+        memory.current (c), how often it went over memory.high (h), and its page cache / the
+        part of it mapped (f)."""
         last = -10
         for s in self.samples:
             if s["t"] - last < 10:
@@ -80,7 +81,7 @@ class Record:
                 cg = (s.get("cgroups") or {}).get(v["name"]) or {}
                 cells.append(f"{v['name']} {v['balloon_actual_bytes'] >> 20}/"
                              f"{v['target_bytes'] >> 20}/{v['demand_bytes'] >> 20}"
-                             f"{'' if reported(v) else '?'}"
+                             f"{'' if reported(v) else '?'} r{v['reason']}"
                              f" w{w.get('held', '?')}/{w.get('want', '?')}"
                              f" o{v['overhead_bytes'] >> 20}"
                              f" c{cg.get('current', 0) >> 20}/h{cg.get('high_events', '?')}"

@@ -25,7 +25,7 @@ BUDGET=${DYNMEM_LAB_SUITE_BUDGET:-4200}
 LAB_FAILED=75 # scripts/lab.sh: the lab failed twice, not the test
 
 run_all() {
-	local t start out rc status took timeout passed=0 failed=0 retried=0 not_run=0
+	local t start out rc status took timeout passed=0 failed=0 retried=0 not_run=0 recap=()
 	for t in "$@"; do
 		start=${EPOCHREALTIME/./}
 		timeout=${DYNMEM_LAB_TEST_TIMEOUT:-${TIMEOUT_OF[$t]:-300}}
@@ -50,12 +50,15 @@ run_all() {
 		else
 			status=FAIL
 			failed=$((failed + 1))
+			recap+=("FAIL $t: $(sed -n 's/.*FAIL: //p' <<<"$out" | tail -n 1)")
 		fi
 		took=$(((${EPOCHREALTIME/./} - start) / 100000))
 		printf '%s %s (%d.%d s)\n' "$status" "$t" $((took / 10)) $((took % 10))
 		printf '%s\n' "$out" | sed 's/^/    /'
 	done
 	((retried == 0)) || echo "the lab failed under $retried test(s): each ran once more"
+	# Each failure's reason once more, where the end of a long output shows it.
+	((failed == 0)) || printf '%s\n' "${recap[@]}"
 	echo "$passed passed, $failed failed$( ((not_run == 0)) ||
 		echo ", $not_run not run: the lab failed twice under them, or out of time (see above)")"
 	((failed == 0))
