@@ -54,13 +54,14 @@ def phase_at(t):
 def sample(t, guest_of):
     vms, workloads = [], {}
     for name, g in GUESTS.items():
-        size, demand, held, want, source, qmp = guest_of(name, t)
+        size, demand, held, want, source, qmp, *reason = guest_of(name, t)
         weight = g["weight"]
         vms.append(dict(name=name, weight=weight, minimum_bytes=g["minimum"] * MiB,
                         maximum_bytes=g["maximum"] * MiB, buffer_pct=g["buffer"],
                         balloon_actual_bytes=size * MiB, target_bytes=size * MiB,
                         demand_bytes=demand * MiB, demand_source=source, qmp_state=qmp,
-                        reason="weight", node=-1, overhead_bytes=16 * MiB,
+                        reason=reason[0] if reason else "weight", node=-1,
+                        overhead_bytes=16 * MiB,
                         availability_pct=(size - demand) / demand * 100 * weight / 5000))
         workloads[name] = dict(held=held, want=want)
     host = dict(budget_bytes=BUDGET, numa_spanning=True, overhead_bytes=48 * MiB,
@@ -105,6 +106,25 @@ def heavy_stops(at, squeezed=False, heard_fall=False, qmp="ready"):
     return guest_of
 
 
+def heavy_unfed(heavy_top, light_top):
+    """Light grew first and heavy's workload never gets all it wants: heavy (its guest 20 MiB
+    over what it uses, all it can get) ends the rise at heavy_top MiB, light (using 241) at
+    light_top, shown as held by its in-use floor, and now and then by the rate limit; steady,
+    lighter than heavy too, at its minimum."""
+    def guest_of(name, t):
+        if not PHASES["rise"] <= t < PHASES["fall"]:
+            return live(name, t)
+        if name == "steady":
+            return GUESTS["steady"]["minimum"], 140, 64, 64, "guest", "ready", "minimum"
+        top = heavy_top if name == "heavy" else light_top
+        size = ramp(t, PHASES["rise"], FED, 200, top)
+        demand = size - 20 if name == "heavy" else ramp(t, PHASES["rise"], FED, 150, 241)
+        held = ramp(t, PHASES["rise"], FED, 32, 187 if name == "heavy" else 160)
+        reason = "weight" if name == "heavy" else "hold_rate" if t % 10 == 0 else "hold_in_use"
+        return size, demand, held, 192, "guest", "ready", reason
+    return guest_of
+
+
 def reset_without_a_word():
     boots = "guest: ready\ndemand: holding 32 MiB of 32 MiB\n"
     return {"light": boots + boots}
@@ -126,6 +146,10 @@ CASES = [
      0, "every memory.high back to max"),
     ("a guest reset without a word from its kernel: the lab's failure", live,
      reset_without_a_word(), 75, "reset without a word"),
+    ("heavy never fed, light held at what its guest uses and the core: passes",
+     heavy_unfed(290, 253), {}, 0, "light at most its minimum or its demand + 5% in 16/16"),
+    ("heavy never fed, light keeping memory its guest does not use: dynmem's",
+     heavy_unfed(260, 280), {}, 1, "lighter VMs kept memory their guests do not use"),
     ("a guest OOM kill: dynmem's", live,
      {"light": "guest: ready\nOut of memory: Killed process 42 (demand)\n"}, 1, "OOM-killed"),
 ]
