@@ -36,9 +36,16 @@ mount_basics() {
 	ln -s fd/2 /dev/stderr
 }
 
+# MODULE.PARAM=VALUE words of the kernel command line for module $1, as modprobe passes them
+# (insmod does not): DYNMEM_LAB_APPEND="kvm_amd.vgif=0" reaches kvm_amd.
+module_args() {
+	tr ' ' '\n' </proc/cmdline | sed -n "s/^$1\.//p"
+}
+
 load_modules() {
 	for m in $(cat /lib/modules/load-order); do
-		insmod "/lib/modules/$m.ko" || die "insmod $m failed"
+		# shellcheck disable=SC2046 # one word per parameter
+		insmod "/lib/modules/$m.ko" $(module_args "$m") || die "insmod $m failed"
 	done
 }
 
