@@ -37,9 +37,12 @@ mount_basics() {
 }
 
 # MODULE.PARAM=VALUE words of the kernel command line for module $1, as modprobe passes them
-# (insmod does not): DYNMEM_LAB_APPEND="kvm_amd.vgif=0" reaches kvm_amd.
+# (insmod does not): DYNMEM_LAB_APPEND="kvm_amd.vgif=0" reaches kvm-amd.ko. In a module's
+# name - and _ are the same.
 module_args() {
-	tr ' ' '\n' </proc/cmdline | sed -n "s/^$1\.//p"
+	local name
+	name=$(echo "$1" | sed 's/[-_]/[-_]/g')
+	tr ' ' '\n' </proc/cmdline | sed -n "s/^$name\.//p"
 }
 
 load_modules() {
