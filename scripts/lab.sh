@@ -14,7 +14,8 @@
 #   DYNMEM_LAB_CACHE    cache folder (default: REPO/.lab)
 #   DYNMEM_LAB_TIMEOUT  seconds before a run is killed (default 900)
 #   DYNMEM_LAB_NODE_MB  memory of each of the two NUMA nodes in MiB (default 1536)
-#   DYNMEM_LAB_APPEND   more kernel arguments for the lab VM (e.g. loglevel=7)
+#   DYNMEM_LAB_APPEND   more kernel arguments for the lab VM (e.g. loglevel=7; MODULE.PARAM=VALUE
+#                       reaches the module, as kvm_amd.vgif=0)
 #   DYNMEM_LAB_ACCEL    QEMU's -accel for the lab VM (default tcg; tcg,thread=single runs
 #                       both of its vCPUs on one host thread, to tell TCG's races apart)
 # Every DYNMEM_* variable is passed on to CMD. Exit status: CMD's; 124 on timeout; 125 when
