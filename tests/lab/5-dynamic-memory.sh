@@ -29,7 +29,7 @@ dynamic_memory() {
 	local dir=/tmp/dynmem-lab-test.dm-$SPANNING
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	local rc=0
+	local rc=0 why
 	"$REPO/tests/lab/scenario.py" "$dir" --spanning "$SPANNING" >"$dir/run.log" 2>&1 || rc=$?
 	if ((rc != 0)); then
 		show_logs "$dir"
@@ -45,7 +45,8 @@ dynamic_memory() {
 	cat "$dir/check.log"
 	# 75: the lab failed (a guest reset by the emulation), not dynmem: lab.sh runs it again.
 	((rc != 75)) || exit 75
-	((rc == 0)) || fail "$(grep -m1 '^FAIL: ' "$dir/check.log" | cut -c7-)"
+	why=$(sed -n 's/^FAIL: //p' "$dir/check.log" | head -n 1)
+	((rc == 0)) || fail "${why:-the checks stopped (exit $rc): see above}"
 }
 
 require_lab
