@@ -33,10 +33,14 @@ dynamic_memory() {
 	"$REPO/tests/lab/scenario.py" "$dir" --spanning "$SPANNING" >"$dir/run.log" 2>&1 || rc=$?
 	if ((rc != 0)); then
 		show_logs "$dir"
-		python3 "$REPO/tests/lab/check-scenario.py" --timeline "$dir" || true
-		# 75: a guest the lab's emulation never ran (lab-guest.sh): lab.sh runs it again.
-		((rc != 75)) || exit 75
-		fail "the scenario did not run to its end: $(tail -n 1 "$dir/run.log")"
+		# What stopped it may be the lab's: a guest the emulation never ran (lab-guest.sh),
+		# reset or stopped (the checker, 75). lab.sh runs the test again for those.
+		local early=0
+		python3 "$REPO/tests/lab/check-scenario.py" --early "$dir" >"$dir/early.log" || early=$?
+		cat "$dir/early.log"
+		((rc != 75 && early != 75)) || exit 75
+		why=$(sed -n 's/^FAIL: //p' "$dir/early.log" | head -n 1)
+		fail "${why:-the scenario did not run to its end: $(tail -n 1 "$dir/run.log")}"
 	fi
 	python3 "$REPO/tests/lab/check-scenario.py" "$dir" >"$dir/check.log" || rc=$?
 	# The logs first, the checks' figures and verdict last: the end of the output is what a

@@ -70,12 +70,14 @@ def sample(t, guest_of):
                 cgroups={})
 
 
-def write_record(d, guest_of, consoles):
+def write_record(d, guest_of, consoles, early=False):
+    """The record of a whole run, or with early of one that stopped in its settle phase."""
+    end, phases = (300, dict(settle=0)) if early else (END, PHASES)
     with open(f"{d}/samples.jsonl", "w") as f:
-        for t in range(0, END, 2):
+        for t in range(0, end, 2):
             f.write(json.dumps(sample(t, guest_of)) + "\n")
     with open(f"{d}/phases.json", "w") as f:
-        json.dump(dict(phases=PHASES, guests=GUESTS, rising=RISING, spanning=True), f)
+        json.dump(dict(phases=phases, guests=GUESTS, rising=RISING, spanning=True), f)
     for name in GUESTS:
         with open(f"{d}/{name}.console.log", "w") as f:
             f.write(consoles.get(name, "guest: ready\ndemand: holding 32 MiB of 32 MiB\n"))
@@ -87,6 +89,17 @@ def write_record(d, guest_of, consoles):
 
 def live(name, t):
     return (*healthy(name, t), "guest", "ready")
+
+
+def steady_stops(at):
+    """steady's guest stops after the sample at `at`, in the settle phase: its balloon and
+    workload freeze, and the host's view of it stands in for its reports."""
+    def guest_of(name, t):
+        if name != "steady" or t <= at:
+            return live(name, t)
+        size, _, held, want = healthy(name, at)
+        return size, 103, held, want, "host", "ready"
+    return guest_of
 
 
 def heavy_stops(at, squeezed=False, heard_fall=False, qmp="ready"):
@@ -131,7 +144,8 @@ def reset_without_a_word():
 
 
 CASES = [
-    # name, how the guests behave, their consoles, the exit status, what the output must say
+    # name, how the guests behave, their consoles, the exit status, what the output must say;
+    # a sixth, True: the scenario stopped in its settle phase (check-scenario.py --early)
     ("a run where dynmem kept its promises passes", live, {}, 0,
      "every memory.high back to max"),
     ("a guest stopped mid-rise with what it used: the lab's failure", heavy_stops(150), {}, 75,
@@ -152,15 +166,23 @@ CASES = [
      heavy_unfed(260, 280), {}, 1, "lighter VMs kept memory their guests do not use"),
     ("a guest OOM kill: dynmem's", live,
      {"light": "guest: ready\nOut of memory: Killed process 42 (demand)\n"}, 1, "OOM-killed"),
+    ("stopped early, a guest stopped while settling with what it used: the lab's",
+     steady_stops(130), {}, 75, "steady's guest stopped at t=130 s", True),
+    ("stopped early, a guest OOM-killed: dynmem's", live,
+     {"light": "guest: ready\nOut of memory: Killed process 42 (demand)\n"}, 1, "OOM-killed",
+     True),
+    ("stopped early, nothing of the lab's seen: the scenario's reason stands", live, {}, 0,
+     "settle budget", True),
 ]
 
 
 def main():
     passed = failed = 0
-    for name, guest_of, consoles, rc_want, says in CASES:
+    for name, guest_of, consoles, rc_want, says, *early in CASES:
         with tempfile.TemporaryDirectory() as d:
-            write_record(d, guest_of, consoles)
-            run = subprocess.run([sys.executable, f"{HERE}/check-scenario.py", d], text=True,
+            write_record(d, guest_of, consoles, bool(early))
+            run = subprocess.run([sys.executable, f"{HERE}/check-scenario.py",
+                                  *(["--early"] if early else []), d], text=True,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         if run.returncode == rc_want and says in run.stdout:
             print(f"ok   {name} (exit {run.returncode})")
