@@ -172,8 +172,9 @@ def not_fed(r, rise, base, full):
     never what they use: when the lighter guest grew first, before the host was short, heavy
     gets what is left. So heavy must have grown, and at the end of the rise every lighter VM in
     its pool must be at its minimum or at what its guest uses. What it holds is measured, not
-    the reason shown: a VM at its core whose demand wobbles shrinks by a few KiB now and then,
-    and the rate limit is its reason for the next seconds. Returns where that end starts."""
+    the reason shown: a VM at its core whose demand wobbles shrinks by a fraction of a MiB now
+    and then, and the rate limit is its reason for the next seconds. Returns where that end
+    starts."""
     peak = max(r.vm(s, "heavy")["balloon_actual_bytes"] for s in rise)
     if peak < base + GREW:
         fail(f"heavy wanted more but its size stayed near {mib(base)} (at most {mib(peak)})")

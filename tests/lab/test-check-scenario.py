@@ -4,7 +4,9 @@
 written here in the shape tests/lab/scenario.py writes them. A run where dynmem kept its
 promises passes (0); a guest that stopped with the memory it used is the lab's failure (75);
 a guest that stopped while held below its use, or that went quiet but still ran, is dynmem's
-to answer for (1). Ends with "N passed, M failed".
+to answer for (1). So are a lighter VM that keeps more than its guest uses while heavy goes
+short, and, in a scenario that stopped early, an OOM kill; a guest the lab stopped then is the
+lab's. Ends with "N passed, M failed".
 """
 import json
 import os
