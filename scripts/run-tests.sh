@@ -41,11 +41,13 @@ run() {
 	# The runner's exit status travels through a file: count() runs in this shell.
 	count "$name" < <("$@" 2>&1; echo $? > "$tmp/status") || {
 		echo "run-tests: $name printed no test summary" >&2
+		echo "$name: printed no test summary" >> "$tmp/failures"
 		failed=$((failed + 1))
 	}
 	status=$(cat "$tmp/status")
 	if [[ $status -ne 0 && $failed -eq $before ]]; then
 		echo "run-tests: $name exited $status" >&2
+		echo "$name: exited $status" >> "$tmp/failures"
 		failed=$((failed + 1))
 	fi
 }
@@ -62,7 +64,10 @@ echo
 # The end of a long output is what a reader (and CI's excerpt) sees: what failed, once more.
 if [[ -s $tmp/failures ]]; then
 	echo "what failed:"
-	head -n 30 "$tmp/failures"
+	# cmocka names a failed test twice, the lab suite twice too: each line once, in order.
+	awk '!seen[$0]++' "$tmp/failures" > "$tmp/recap"
+	head -n 30 "$tmp/recap"
+	(($(wc -l < "$tmp/recap") <= 30)) || echo "... and $(($(wc -l < "$tmp/recap") - 30)) more above"
 fi
 echo "$passed passed, $failed failed$( ((not_run == 0)) || echo ", $not_run not run (the lab failed under them, or its suite ran out of time: see above)")"
 [[ $failed -eq 0 ]]

@@ -46,10 +46,12 @@ module_args() {
 }
 
 load_modules() {
+	set -f # a parameter's value is no glob
 	for m in $(cat /lib/modules/load-order); do
 		# shellcheck disable=SC2046 # one word per parameter
 		insmod "/lib/modules/$m.ko" $(module_args "$m") || die "insmod $m failed"
 	done
+	set +f
 }
 
 # The host's root, read-only. cache=loose gives the lab a real, reclaimable page cache for

@@ -25,7 +25,7 @@ BUDGET=${DYNMEM_LAB_SUITE_BUDGET:-4200}
 LAB_FAILED=75 # scripts/lab.sh: the lab failed twice, not the test
 
 run_all() {
-	local t start out rc status took timeout passed=0 failed=0 retried=0 not_run=0 recap=()
+	local t start out rc status took timeout why passed=0 failed=0 retried=0 not_run=0 recap=()
 	for t in "$@"; do
 		start=${EPOCHREALTIME/./}
 		timeout=${DYNMEM_LAB_TEST_TIMEOUT:-${TIMEOUT_OF[$t]:-300}}
@@ -50,7 +50,9 @@ run_all() {
 		else
 			status=FAIL
 			failed=$((failed + 1))
-			recap+=("FAIL $t: $(sed -n 's/.*FAIL: //p' <<<"$out" | tail -n 1)")
+			# The last try's reason: a first try may have failed for the lab's.
+			why=$(sed -n 's/.*FAIL: //p' <<<"${out##*running it once more}" | tail -n 1)
+			recap+=("FAIL $t: ${why:-exit $rc}")
 		fi
 		took=$(((${EPOCHREALTIME/./} - start) / 100000))
 		printf '%s %s (%d.%d s)\n' "$status" "$t" $((took / 10)) $((took % 10))
