@@ -212,9 +212,9 @@ class Scenario:
             no_thp = ["--no-thp"] if os.environ.get("DYNMEM_LAB") else []
             # Each guest's vCPUs stay on one of the lab's CPUs, its node's: moving a running
             # nested guest's vCPUs can hang the lab's kernel (TCG), and with them free to
-            # move, 4 of 4 runs with spanning on lost a guest to a reset without a word from
-            # its kernel (1 of 4 pinned). Spanning off, dynmemd keeps each guest there
-            # (cpuset.cpus and .mems) and moves its memory; spanning on, its memory spans.
+            # move, guests were reset more often (docs/lab-scenario.md, session 8). Spanning
+            # off, dynmemd keeps each guest there (cpuset.cpus and .mems) and moves its
+            # memory; spanning on, its memory spans.
             cpus = ["--cpu-node", str(g["node"])]
             guest("start", name, "--mem", str(g["maximum"]), *no_thp, *cpus, "--follow")
             self.started.append(name)
