@@ -64,10 +64,11 @@ echo
 # The end of a long output is what a reader (and CI's excerpt) sees: what failed, once more.
 if [[ -s $tmp/failures ]]; then
 	echo "what failed:"
-	# cmocka names a failed test twice, the lab suite twice too: each line once, in order.
+	# cmocka names a failed test twice: each line once, in order.
 	awk '!seen[$0]++' "$tmp/failures" > "$tmp/recap"
 	head -n 30 "$tmp/recap"
-	(($(wc -l < "$tmp/recap") <= 30)) || echo "... and $(($(wc -l < "$tmp/recap") - 30)) more above"
+	n=$(wc -l < "$tmp/recap")
+	((n <= 30)) || echo "... and $((n - 30)) more above"
 fi
 echo "$passed passed, $failed failed$( ((not_run == 0)) || echo ", $not_run not run (the lab failed under them, or its suite ran out of time: see above)")"
 [[ $failed -eq 0 ]]

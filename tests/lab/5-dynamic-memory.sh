@@ -25,32 +25,37 @@ show_logs() {
 	done
 }
 
+# checked LOG STATUS: shows what the checker said in LOG; exits 75 when it found the lab's
+# failure (STATUS 75: lab.sh runs the test again), fails with the broken promise it named.
+checked() {
+	local why
+	cat "$1"
+	(($2 != 75)) || exit 75
+	why=$(sed -n 's/^FAIL: //p' "$1" | head -n 1)
+	[[ -z $why ]] || fail "$why"
+}
+
 dynamic_memory() {
 	local dir=/tmp/dynmem-lab-test.dm-$SPANNING
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	local rc=0 why
+	local rc=0
 	"$REPO/tests/lab/scenario.py" "$dir" --spanning "$SPANNING" >"$dir/run.log" 2>&1 || rc=$?
 	if ((rc != 0)); then
 		show_logs "$dir"
-		# What stopped it may be the lab's: a guest the emulation never ran (lab-guest.sh),
-		# reset or stopped (the checker, 75). lab.sh runs the test again for those.
+		# What stopped it may be the lab's: a guest the emulation never ran (lab-guest.sh,
+		# 75), or one it reset or stopped (the checker, 75).
 		local early=0
 		python3 "$REPO/tests/lab/check-scenario.py" --early "$dir" >"$dir/early.log" || early=$?
-		cat "$dir/early.log"
-		((rc != 75 && early != 75)) || exit 75
-		why=$(sed -n 's/^FAIL: //p' "$dir/early.log" | head -n 1)
-		fail "${why:-the scenario did not run to its end: $(tail -n 1 "$dir/run.log")}"
+		checked "$dir/early.log" $((rc == 75 ? 75 : early))
+		fail "the scenario did not run to its end: $(tail -n 1 "$dir/run.log")"
 	fi
 	python3 "$REPO/tests/lab/check-scenario.py" "$dir" >"$dir/check.log" || rc=$?
 	# The logs first, the checks' figures and verdict last: the end of the output is what a
 	# reader (and CI's excerpt) sees.
 	((rc == 0)) || show_logs "$dir"
-	cat "$dir/check.log"
-	# 75: the lab failed (a guest reset by the emulation), not dynmem: lab.sh runs it again.
-	((rc != 75)) || exit 75
-	why=$(sed -n 's/^FAIL: //p' "$dir/check.log" | head -n 1)
-	((rc == 0)) || fail "${why:-the checks stopped (exit $rc): see above}"
+	checked "$dir/check.log" "$rc"
+	((rc == 0)) || fail "the checks stopped (exit $rc): see above"
 }
 
 require_lab

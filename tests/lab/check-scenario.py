@@ -14,7 +14,7 @@ import json
 import re
 import sys
 
-from scenario import back_to, pools
+from scenario import LAB_FAILED, back_to, pools
 
 MiB = 1 << 20
 # The balloon moves in pages and QEMU rounds to them: a MiB of slack per guest.
@@ -280,8 +280,6 @@ def check_fall(r):
 OURS = re.compile(r"^(guest: |demand: )")
 # What a guest kernel says when it goes down by itself.
 DOWN = re.compile(r"Kernel panic|Oops|BUG:|Out of memory|invoked oom-killer|reboot:")
-# The exit status for "the lab failed, not dynmem": scripts/lab.sh runs the test once more.
-LAB_FAILED = 75
 
 
 def check_guests(r):
