@@ -559,37 +559,146 @@ static void next_pair(double lo, double hi, double gap, double width, double slo
 		p[1] = p[0] = lo + (hi - lo) / 2;
 }
 
-/*
- * Lane k, between y and z, alone takes gap bytes: it stops on the highest boundary b it can
- * reach. p[0]: the level where it reaches b, p[1]: just below its next boundary; just below
- * the next one when b is y itself. False when the lane would not stop inside the bracket.
- */
-static bool dominant_pair(const struct lanes *l, size_t k, __u64 gap, double p[2])
-{
-	__u64 y = l->y[k], b = gap < l->z[k] - y ? (y + gap) & l->mask[k] : l->z[k];
+#define BIG_STEPS 64 /* at most this many big granules' boundaries to place a pair among */
 
-	if (b >= l->z[k])
-		return false;
-	if (b <= y) {
-		p[1] = next_down(key_of(l, k, next_boundary(l, k, y)));
-		p[0] = p[1];
-		return true;
+/* The boundary of a big granule inside the bracket: its key, and the lane's step there. */
+struct big_step {
+	double key;
+	__u64 bytes;
+};
+
+/*
+ * Appends the boundaries of lane k above y, up to z, with keys up to reach to st[*n..];
+ * false when they would make more than BIG_STEPS.
+ */
+static bool add_big_steps(const struct lanes *l, size_t k, double reach, struct big_step *st,
+			  size_t *n)
+{
+	/* As in hand_out(): the product rules out most boundaries, the division the rest. */
+	double beyond = reach * l->scale[k] * (1 + 0x1p-40);
+
+	for (__u64 b = l->y[k], nb; b < l->z[k]; b = nb) {
+		double key;
+
+		nb = next_boundary(l, k, b);
+		if ((double)nb > beyond || (key = key_of(l, k, nb)) > reach)
+			break;
+		if (*n == BIG_STEPS)
+			return false;
+		st[(*n)++] = (struct big_step){ key, nb - b };
 	}
-	p[0] = key_of(l, k, b);
-	p[1] = next_down(key_of(l, k, next_boundary(l, k, b)));
-	p[1] = p[1] > p[0] ? p[1] : p[0];
 	return true;
 }
 
 /*
+ * The pair to try above lo when the big granules step at the keys of st[0..n) and the
+ * other lanes rise slope bytes per unit of level, their rounding wandering by sd bytes: it
+ * straddles the level where the steps and the rest together take gap bytes, by twice sd
+ * each way, and stays below the step that would take more. With no rest (slope 0), just
+ * below that step.
+ */
+static void pair_among_steps(double lo, double hi, double gap, double slope, double sd,
+			     struct big_step *st, size_t n, double p[2])
+{
+	double taken = 0, from = lo, to = hi;
+	bool on_step = false;
+
+	for (size_t i = 1; i < n; i++) {
+		struct big_step e = st[i];
+		size_t j = i;
+
+		for (; j > 0 && st[j - 1].key > e.key; j--)
+			st[j] = st[j - 1];
+		st[j] = e;
+	}
+	for (size_t i = 0; i < n; i++) {
+		double before = taken + slope * (st[i].key - lo);
+
+		if (before >= gap || before + (double)st[i].bytes > gap) {
+			to = st[i].key;
+			on_step = before < gap;
+			break;
+		}
+		taken += (double)st[i].bytes;
+		from = st[i].key;
+	}
+	if (on_step || slope <= 0) {
+		p[1] = next_down(to);
+		p[0] = p[1] - (slope > 0 ? 2 * sd / slope : 0);
+	} else {
+		double at = lo + (gap - taken) / slope;
+
+		p[0] = at - 2 * sd / slope;
+		p[1] = at + 2 * sd / slope < to ? at + 2 * sd / slope : next_down(to);
+	}
+	p[0] = p[0] > from ? p[0] : from > lo ? from : lo + (p[1] - lo) / 2;
+	p[0] = p[0] < p[1] ? p[0] : p[1];
+}
+
+enum guess {
+	GUESS_PAIR,	 /* p holds the pair */
+	GUESS_NO_CLOSER, /* only big steps are left, and the next does not fit: stop here */
+	GUESS_NONE,	 /* too many big steps, or a pair outside the bracket */
+};
+
+/*
+ * The next pair to try inside the bracket (lo, hi), with width bytes between its ends and
+ * gap of them to take, over the lanes u[0..nu) that have a boundary inside; lo_slope: the
+ * slope at lo when a pass just measured it there, else 0. The rounded sum is a staircase:
+ * the lanes with granules big against the gap (a 1G page in a bracket of gigabytes, 2M in
+ * one of megabytes) make steps of their own, at their keys, and the rest rise about in
+ * proportion to the level, wandering by how much rounding to their granules adds up to
+ * (min(gap·granule, granule²/6) a lane, its part of the gap the lane's share of the
+ * width). Placing the pair between the big steps and within that wander brackets the
+ * level in two or three passes where a guess over a smooth sum took ten: the big steps
+ * bent every guess. The heap is scratch here; hand_out() fills it later.
+ */
+static enum guess guess_in_bracket(struct lanes *l, const __u32 *u, size_t nu, double lo, double hi,
+				   double gap, double width, double lo_slope, double p[2])
+{
+	struct big_step st[BIG_STEPS];
+	struct heap_ent *big = l->heap;
+	double f = gap / width, var = 0, big_scale = 0, big_bytes = 0, slope, reach;
+	/* Big: a granule of 1/32 of the gap or more, so that some 32 boundaries matter. */
+	__u64 big_gran = (__u64)gap / (BIG_STEPS / 2);
+	size_t nb = 0, nst = 0;
+
+	for (size_t j = 0; j < nu; j++) {
+		size_t k = u[j];
+		__u64 in = l->z[k] - l->y[k];
+		double g = l->gran_d[k], wander = f * (double)in * g, most = g * g / 6;
+
+		if (~l->mask[k] + 1 >= big_gran) {
+			big[nb++].lane = (__u32)k;
+			big_scale += l->scale[k];
+			big_bytes += (double)in;
+		} else {
+			var += wander < most ? wander : most;
+		}
+	}
+	slope = lo_slope > 0 ? lo_slope - big_scale : (width - big_bytes) / (hi - lo);
+	slope = slope > 0 ? slope : 0;
+	/* Only the steps up to twice as far as the rest would take the gap alone. */
+	reach = slope > 0 && lo + 2 * gap / slope < hi ? lo + 2 * gap / slope : hi;
+	for (size_t j = 0; j < nb; j++) {
+		if (!add_big_steps(l, big[j].lane, reach, st, &nst))
+			return GUESS_NONE;
+	}
+	pair_among_steps(lo, hi, gap, slope, sqrt(var), st, nst, p);
+	if (p[0] > lo && p[1] < hi)
+		return GUESS_PAIR;
+	return slope > 0 ? GUESS_NONE : GUESS_NO_CLOSER;
+}
+
+/*
  * Raises the lanes to a level whose granules all fit in spare, within close_bytes of the
- * highest such level (or as close as a level can get). Every pass tries two levels that
- * straddle the best guess: the secant inside the bracket known so far, or Newton's step
- * without one; apart by a few times how much rounding to granules makes the sum wander
- * over the step (about √(gap·granule)). The first pair is the continuous level a hair low,
- * which fits when it was solved for these lanes, and the same plus twice the rounding loss.
- * Once the level is bracketed, only the lanes with a boundary inside the bracket are
- * looked at again (y: amounts at lo, z: at hi), and there are fewer at every pass. On
+ * highest such level (or as close as a level can get). Every pass tries two levels at
+ * once. The first pair is the continuous level a hair low, which fits when it was solved
+ * for these lanes, and the same plus twice the rounding loss. Once the level is bracketed,
+ * only the lanes with a boundary inside the bracket are looked at again (y: amounts at lo,
+ * z: at hi), there are fewer at every pass, and guess_in_bracket() places the pair; when it
+ * can't, the secant inside the bracket or Newton's step without one, apart by a few times
+ * how much rounding to granules makes the sum wander over the step (about √(gap·granule)). On
  * return the lanes' x are at ret->lam, ret->slope is the slope there, *ret_hi the level
  * that overshot (INFINITY if none) and l->todo[0..*ret_nu) the lanes with a boundary in
  * between. Returns the bytes taken.
@@ -601,6 +710,7 @@ static __u64 raise_level(struct lanes *l, __u64 spare, __u64 close_bytes, const 
 	u128 at_lo = 0, at_hi = 0;
 	__u32 *u = l->todo;
 	size_t nu = 0;
+	bool below = false; /* the last pass moved lo up, and measured the slope there */
 	struct tried tr;
 
 	memcpy(l->y, l->x, l->n * sizeof(*l->y));
@@ -620,6 +730,7 @@ static __u64 raise_level(struct lanes *l, __u64 spare, __u64 close_bytes, const 
 		if (!(p[0] > lo && p[0] <= p[1] && p[1] < hi))
 			break;
 		try_levels(l, list, n, p, &tr);
+		below = false;
 		if (at_lo + tr.sum[0] > spare) {
 			hi = p[0];
 			at_hi = at_lo + tr.sum[0];
@@ -629,6 +740,7 @@ static __u64 raise_level(struct lanes *l, __u64 spare, __u64 close_bytes, const 
 			at_lo += tr.sum[1];
 			slope = tr.slope;
 			gran = tr.gran;
+			below = true;
 			take(list, n, &l->y, &l->t2);
 		} else {
 			lo = p[0];
@@ -640,32 +752,23 @@ static __u64 raise_level(struct lanes *l, __u64 spare, __u64 close_bytes, const 
 		}
 		/* Bracketed: from now on only the lanes with a boundary inside the bracket. */
 		if (hi < INFINITY) {
-			size_t m = 0, big = list ? list[0] : 0;
-			/* In a local: z[big] - y[big] would be loaded again at every lane. */
-			__u64 big_gap = l->z[big] - l->y[big];
+			size_t m = 0;
+			enum guess guess;
 
 			for (size_t j = 0; j < n; j++) {
 				size_t k = list ? list[j] : j;
-				__u64 gap = l->z[k] - l->y[k];
 
 				u[m] = (__u32)k;
-				big = gap > big_gap ? k : big;
-				big_gap = gap > big_gap ? gap : big_gap;
 				m += l->y[k] != l->z[k];
 			}
 			nu = m;
-			if (!nu)
+			if (!nu || at_hi - at_lo <= close_bytes)
 				break;
-			/*
-			 * One lane makes most of the bracket (a huge page, or a lane whose level
-			 * climbs fast): the answer is about where that lane alone takes the gap,
-			 * so try the two ends of the granule it would stop on.
-			 */
-			if (2 * (l->z[big] - l->y[big]) > at_hi - at_lo &&
-			    dominant_pair(l, big, (__u64)(spare - at_lo), p) && p[0] > lo &&
-			    p[1] < hi)
+			guess = guess_in_bracket(l, u, nu, lo, hi, (double)(spare - at_lo),
+						 (double)(at_hi - at_lo), below ? slope : 0, p);
+			if (guess == GUESS_PAIR)
 				continue;
-			if (at_hi - at_lo <= close_bytes)
+			if (guess == GUESS_NO_CLOSER)
 				break;
 			/* Guessing went badly (a bend, rounding): cut the bracket in three. */
 			if (pass && 3 * (at_hi - at_lo) > width) {
@@ -826,11 +929,26 @@ static __u64 keep_fitting(struct ctx *c, __u64 left, struct level *ret)
 	double slope = ret->slope;
 	size_t m = 0, n = l->n;
 
+	/*
+	 * Mostly what is left is less than any lane's next granule, and every lane goes: then
+	 * their results are all there is to write, and no lane or slope needs working out.
+	 */
+	for (size_t k = 0; k < n; k++) {
+		__u64 x = l->x[k];
+
+		c->s[l->id[k]].x_bytes = x;
+		m += (x < l->cap[k]) & (next_boundary(l, k, x) - x <= left);
+	}
+	if (!m) {
+		l->n = 0;
+		ret->slope = 0;
+		return UINT64_MAX;
+	}
+	m = 0;
 	for (size_t k = 0; k < n; k++) {
 		__u64 x = l->x[k], step = next_boundary(l, k, x) - x;
 		double x_d = (double)x;
 
-		c->s[l->id[k]].x_bytes = x;
 		if (x >= l->cap[k] || step > left) {
 			slope -= ret->lam * l->scale[k] > x_d ? l->scale[k] : 0;
 			continue;
