@@ -1490,6 +1490,23 @@ static void give_way(struct ctx *c, __u32 i, __u32 dropped, const struct give_wa
 }
 
 /*
+ * give_way() over VMs [first, end) when their floors are their demands (demand_floors()) and
+ * the demands give way in part: every other kind's layer is empty then, so a VM held by its
+ * demand keeps its share of that and nothing else is to be worked out. give_way(), layer by
+ * layer, made such a plan 6% slower.
+ */
+static void demands_give_way(struct ctx *c, __u32 first, __u32 end, const struct give_way *g)
+{
+	for (__u32 i = first; i < end; i++) {
+		const struct work *w = &c->w[i];
+
+		if (w->cause == ALLOC_HOLD_IN_USE)
+			hold_floor(c, i, kept(c, i, w->minimum_bytes, w->demand_floor_bytes, g),
+				   ALLOC_HOLD_IN_USE, w->ideal_bytes);
+	}
+}
+
+/*
  * VM i may be short of its need, the in-use floor it would have with its want: it grows in
  * this plan and its in-use floor is capped at what it has (were it not, its need would be
  * no more than what it has). Under pressure set_layers() left its minimum there: it may.
@@ -1648,9 +1665,13 @@ static __u32 set_limits(struct ctx *c, __u32 first, __u32 end, __u64 budget, boo
 		sum -= ex;
 	}
 	reasons = as_reasons(dropped);
-	for (__u32 i = first; dropped && i < end; i++) {
-		if (reasons & (1U << c->w[i].cause))
-			give_way(c, i, dropped, &g);
+	if (used_short && g.last == ALLOC_HOLD_IN_USE) {
+		demands_give_way(c, first, end, &g);
+	} else {
+		for (__u32 i = first; dropped && i < end; i++) {
+			if (reasons & (1U << c->w[i].cause))
+				give_way(c, i, dropped, &g);
+		}
 	}
 	return reasons | (__u32)lowered << ALLOC_HOLD_IN_USE;
 }
