@@ -402,6 +402,16 @@ lab_status() {
 		echo "$LAB_FAILED"
 		return
 	fi
+	if grep -q '^ready' "$RUN_DIR/status" 2>/dev/null &&
+		! grep -q '^error' "$RUN_DIR/status" 2>/dev/null &&
+		grep -q 'reboot: Power down' "$RUN_DIR/console.log" 2>/dev/null; then
+		# The lab's /init powers off right after it sends the exit status, and nothing else
+		# does: the command ended but its status was lost on the way.
+		say "the lab powered off without the command's exit status;" \
+			"console log: $RUN_DIR/console.log"
+		echo "$LAB_FAILED"
+		return
+	fi
 	if ! grep -q '^ready' "$RUN_DIR/status" 2>/dev/null; then
 		say "the lab never booted; console log: $RUN_DIR/console.log," \
 			"QEMU log: $RUN_DIR/qemu.log"

@@ -139,4 +139,7 @@ else
 	run_piped
 fi
 echo "exit $?" >/dev/ttyS3
+# QEMU takes the UART's bytes only when its main loop gets to them, which may be behind on a
+# busy host (a stream to a slow reader): a poweroff at once can lose the exit line.
+sleep 1
 poweroff -f
