@@ -518,7 +518,7 @@ static void try_levels(struct lanes *l, const __u32 *list, size_t n, const doubl
 	ret->gran = ret->slope > 0 ? (gran[0] + gran[1]) / ret->slope : 0;
 }
 
-#define LEVEL_PASSES 24
+#define LEVEL_PASSES 64
 
 /*
  * The listed lanes' values in *src become those of *dst; all of them, when list is NULL,
@@ -820,6 +820,12 @@ static __u64 raise_level(struct lanes *l, __u64 spare, __u64 close_bytes, const 
 			 * row that did not cut the bracket to a third, cut it in three instead.
 			 */
 			poor = pass && 3 * (at_hi - at_lo) > width ? poor + 1 : 0;
+			/*
+			 * A pass that moved lo up and took nothing learned only that the sum is
+			 * flat there: VMs held up by their floors, which no slope measured at lo
+			 * shows.
+			 */
+			poor = below && !tr.sum[1] ? 3 : poor;
 			guess = poor < 3
 					? guess_in_bracket(l, u, nu, lo, hi, (__u64)(spare - at_lo),
 							   (double)(at_hi - at_lo),
