@@ -271,6 +271,19 @@ static double key_of(const struct lanes *l, size_t k, __u64 b)
 }
 
 /*
+ * Whether boundary b of lane k has a key at most lam, and then *ret_key: a multiplication
+ * rules most boundaries out, and only the few left need key_of()'s division.
+ */
+static inline bool key_at_most(const struct lanes *l, size_t k, __u64 b, double lam,
+			       double *ret_key)
+{
+	if ((double)b > lam * l->scale[k] * (1 + 0x1p-40))
+		return false;
+	*ret_key = key_of(l, k, b);
+	return *ret_key <= lam;
+}
+
+/*
  * Lane k's amount at level lam: its highest boundary with a key at most lam, which is the
  * highest one at or below lam·scale. Without branches on the data: this runs for every
  * lane on every try, and lanes at their cap, at x and in between come in no order a
@@ -597,14 +610,11 @@ struct big_step {
 static bool add_big_steps(const struct lanes *l, size_t k, double reach, struct big_step *st,
 			  size_t *n)
 {
-	/* As in hand_out(): the product rules out most boundaries, the division the rest. */
-	double beyond = reach * l->scale[k] * (1 + 0x1p-40);
-
 	for (__u64 b = l->y[k], nb; b < l->z[k]; b = nb) {
 		double key;
 
 		nb = next_boundary(l, k, b);
-		if ((double)nb > beyond || (key = key_of(l, k, nb)) > reach)
+		if (!key_at_most(l, k, nb, reach, &key))
 			break;
 		if (*n == BIG_STEPS)
 			return false;
@@ -945,9 +955,7 @@ static enum hand_out_end hand_out(struct lanes *l, const __u32 *list, size_t n, 
 		if (l->x[k] >= l->cap[k])
 			continue;
 		nb = next_boundary(l, k, l->x[k]);
-		/* The product rules most lanes out; only the few left need the key's division. */
-		if ((double)nb > hi * l->scale[k] * (1 + 0x1p-40) ||
-		    (key = key_of(l, k, nb)) > hi) {
+		if (!key_at_most(l, k, nb, hi, &key)) {
 			beyond = nb - l->x[k] < beyond ? nb - l->x[k] : beyond;
 			continue;
 		}
