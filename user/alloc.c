@@ -261,7 +261,18 @@ static double next_down(double d)
  */
 static double key_of(const struct lanes *l, size_t k, __u64 b)
 {
-	double bd = (double)b, sc = l->scale[k], lam = bd / sc;
+	double bd = (double)b, sc = l->scale[k], lam;
+
+	/*
+	 * Above 2^53 b may round down to a double below it, and a level whose product reaches
+	 * only that does not reach b in amount_at(): the key would come before the amount, and
+	 * a plan would depend on which way the search went. The next double up is above b
+	 * (2^64 itself is: no conversion back then). Not the cap: amount_at() reaches it as
+	 * soon as the product reaches the cap as a double, rounded either way.
+	 */
+	if (b != l->cap[k] && bd < 0x1p64 && (__u64)bd < b)
+		bd = next_up(bd);
+	lam = bd / sc;
 
 	while (lam * sc < bd)
 		lam = next_up(lam);
@@ -294,7 +305,12 @@ static inline __u64 amount_at(const struct lanes *l, size_t k, double lam)
 	double v = lam * l->scale[k], w = v < l->cap_d[k] ? v : l->cap_d[k];
 	__u64 b;
 
-	w = w > l->x_d[k] ? w : l->x_d[k];
+	/*
+	 * A cap within 1 KiB of 2^64 is 2^64 as a double, which has no __u64: the double below
+	 * it instead, whose amount the line after next replaces with the cap, as it would have.
+	 * Not raised to x as a double: above 2^53 that can lie a granule above x itself.
+	 */
+	w = w < 0x1.fffffffffffffp63 ? w : 0x1.fffffffffffffp63;
 	b = (__u64)w & l->mask[k];
 	b = b < l->x[k] ? l->x[k] : b;
 	b = v >= l->cap_d[k] ? l->cap[k] : b;
