@@ -89,6 +89,15 @@ $(OUT)/tests/test_%: $(OUT)/tests/test_%.o $(OUT)/tests/host_cgroup.o $(OUT)/tes
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
+# The allocator built a second time, its heap left sixteen times as much of each fill and its
+# public names prefixed heap16_: test_alloc_path wants the same plans from both builds.
+$(OUT)/tests/alloc_heap16.o: user/alloc.c $(HEADERS) | $(OUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -DALLOC_HEAP_SHARE=16 $(foreach f,plan host_defaults place reason_name,\
+		-Dalloc_$(f)=heap16_alloc_$(f)) -c $< -o $@
+
+$(OUT)/tests/test_alloc_path: $(OUT)/tests/alloc_heap16.o
+
 $(OUT)/touch-pages: tests/touch-pages.c | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@
