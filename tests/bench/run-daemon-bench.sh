@@ -5,9 +5,9 @@
 #   1. NR_VMS VMs (default 100), each with a cgroup of its own and a QMP endpoint
 #      (tests/fakeqmp.py serves them all), watched for SECONDS (default 30) at the
 #      default 1 s tick: the daemon's RSS and CPU share, and the cost of a tick.
-#   2. Reaction: one guest's demand jumps (its report says it uses 1.5 GiB, not 128 MiB);
+#   2. Reaction: a guest's demand jumps (its report says it uses 1.5 GiB, not 128 MiB);
 #      the time until the balloon request carrying the new target reaches QEMU.
-#      Repeated ROUNDS times (default 10).
+#      Repeated ROUNDS times (default 10), each time with another guest.
 # Prints Markdown tables. The fake QEMU's own CPU is not counted: it is not dynmem.
 set -euo pipefail
 
@@ -80,22 +80,25 @@ awk -v n="$nr_vms" -v up="$ready" -v rss="$rss_kb" -v hwm="$hwm_kb" -v t0="$t0" 
 	printf "| %d | %d | %.1f MB | %.1f MB | %.2f%% | %.0f us |\n", n, up, rss / 1024, hwm / 1024,
 		(t1 - t0) / hz / (s1 - s0) * 100, tick }'
 
-# Reaction: vm1's guest goes from using 128 MiB to 1.5 GiB; wait for "balloon" with a larger
+# Reaction: a guest goes from using 128 MiB to 1.5 GiB; wait for "balloon" with a larger
 # value. (A guest can only report what it has: a full guest grows by its buffer per tick.)
+# Each round takes a guest of its own: one guest used again would start high, its shrink
+# being rate-limited (10% per 5 s), and soon have what it needs before its demand jumped.
 echo
 echo "| round | demand jump to new target at QEMU |"
 echo "|---:|---:|"
 for r in $(seq "$rounds"); do
-	echo 128 > "$tmp/vm1.qmp.used"
-	sleep 4 # settle back at the small demand
+	vm=vm$(((r - 1) % nr_vms + 1))
 	lines=$(wc -l < "$tmp/qmp.log")
-	before=$(grep "vm1.qmp\", \"execute\": \"balloon\"" "$tmp/qmp.log" | tail -1 |
+	before=$(grep "$vm.qmp\", \"execute\": \"balloon\"" "$tmp/qmp.log" | tail -1 |
 		python3 -c "import json,sys; l=sys.stdin.read().strip(); print(json.loads(l)['arguments']['value'] if l else 0)")
 	start=$(date +%s%N) deadline=$((SECONDS + 30))
-	echo 1500 > "$tmp/vm1.qmp.used"
-	until [[ $SECONDS -ge $deadline ]] || tail -n +"$((lines + 1))" "$tmp/qmp.log" | grep "vm1.qmp\", \"execute\": \"balloon\"" |
+	echo 1500 > "$tmp/$vm.qmp.used"
+	until [[ $SECONDS -ge $deadline ]] || tail -n +"$((lines + 1))" "$tmp/qmp.log" | grep "$vm.qmp\", \"execute\": \"balloon\"" |
 		python3 -c "import json,sys; sys.exit(0 if any(json.loads(l)['arguments']['value'] > $before for l in sys.stdin) else 1)"; do
 		sleep 0.02
 	done
 	echo "| $r | $((($(date +%s%N) - start) / 1000000)) ms |"
+	echo 128 > "$tmp/$vm.qmp.used"
+	sleep 2 # apart, so that each round starts at an arbitrary point of the tick
 done
