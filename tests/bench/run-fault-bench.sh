@@ -31,6 +31,10 @@ mkdir "$cg"
 stop_tool() {
 	if [[ -n $tool_pid ]]; then
 		kill "$tool_pid" 2>/dev/null || true
+		# bpftrace can sleep through its SIGTERM in epoll_wait, nothing left to wake it
+		# (seen here: the bench hung 12 minutes): 5 s, then SIGKILL.
+		for _ in $(seq 50); do kill -0 "$tool_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$tool_pid" 2>/dev/null || true
 		wait "$tool_pid" 2>/dev/null || true
 	fi
 	tool_pid=
