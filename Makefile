@@ -102,7 +102,7 @@ $(OUT)/touch-pages: tests/touch-pages.c | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@
 
-$(OUT)/bench/alloc-bench: tests/bench/alloc-bench.c $(LIB_OBJS) | $(OUT)/bench
+$(OUT)/bench/alloc-bench: tests/bench/alloc-bench.c tests/rng.h $(LIB_OBJS) | $(OUT)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -o $@
 

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <cmocka.h>
 #include "alloc.h"
+#include "rng.h"
 
 #define KiB 1024ULL
 #define MiB (1024 * KiB)
@@ -755,24 +756,6 @@ struct result {
 	struct alloc_target t[MAX_VMS];
 	struct alloc_summary s;
 };
-
-static __u64 rng_state;
-
-/* splitmix64: small, good enough, and the same everywhere. */
-static __u64 rnd(void)
-{
-	__u64 z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* Uniform in [lo, hi]. */
-static __u64 rnd_range(__u64 lo, __u64 hi)
-{
-	return hi - lo == UINT64_MAX ? rnd() : lo + rnd() % (hi - lo + 1);
-}
 
 static bool chance(unsigned int pct)
 {

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "alloc.h"
+#include "rng.h"
 
 int heap16_alloc_plan(const struct alloc_host *h, const struct alloc_vm *vms, size_t n,
 		      struct alloc_target *ret_targets, struct alloc_summary *ret_summary);
@@ -30,24 +31,6 @@ int heap16_alloc_plan(const struct alloc_host *h, const struct alloc_vm *vms, si
 #define SEC	1000000000ULL
 #define MAX_VMS 200
 #define TICKS	5
-
-static __u64 rng_state;
-
-/* splitmix64, as in test_alloc. */
-static __u64 rnd(void)
-{
-	__u64 z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* Uniform in [lo, hi], hi - lo < UINT64_MAX. */
-static __u64 rnd_range(__u64 lo, __u64 hi)
-{
-	return lo + rnd() % (hi - lo + 1);
-}
 
 /* Below 2^bits, bits drawn uniformly from 0..64: sizes of every magnitude. */
 static __u64 rnd_bits(void)

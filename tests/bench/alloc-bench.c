@@ -24,25 +24,10 @@
 #include <string.h>
 #include <time.h>
 #include "alloc.h"
+#include "../rng.h"
 
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)
-
-static __u64 rng_state;
-
-static __u64 rnd(void)
-{
-	__u64 z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static __u64 rnd_range(__u64 lo, __u64 hi)
-{
-	return lo + rnd() % (hi - lo + 1);
-}
 
 static __u64 align_down(__u64 x, __u64 g)
 {
