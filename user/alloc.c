@@ -224,14 +224,6 @@ static __u64 next_boundary(const struct lanes *l, size_t k, __u64 b)
 	return l->cap[k] - down <= g ? l->cap[k] : down + g;
 }
 
-/* The boundary before b, not below x (x is one: fills only ever stop on boundaries). */
-static __u64 prev_boundary(const struct lanes *l, size_t k, __u64 b)
-{
-	__u64 p = (b - 1) & l->mask[k];
-
-	return p < l->x[k] ? l->x[k] : p;
-}
-
 /* The next double up and down, for positive finite ones. */
 static double next_up(double d)
 {
@@ -266,11 +258,11 @@ static double key_of(const struct lanes *l, size_t k, __u64 b)
 	/*
 	 * Above 2^53 b may round down to a double below it, and a level whose product reaches
 	 * only that does not reach b in amount_at(): the key would come before the amount, and
-	 * a plan would depend on which way the search went. The next double up is above b
-	 * (2^64 itself is: no conversion back then). Not the cap: amount_at() reaches it as
-	 * soon as the product reaches the cap as a double, rounded either way.
+	 * a plan would depend on which way the search went. The next double up is above b.
+	 * Not when b rounds to the cap as a double (b may be the cap itself): amount_at() gives
+	 * the cap, so b too, as soon as the product reaches that. Below it, bd is below 2^64.
 	 */
-	if (b != l->cap[k] && bd < 0x1p64 && (__u64)bd < b)
+	if (bd < l->cap_d[k] && (__u64)bd < b)
 		bd = next_up(bd);
 	lam = bd / sc;
 
@@ -308,16 +300,14 @@ static inline __u64 amount_at(const struct lanes *l, size_t k, double lam)
 	/*
 	 * A cap within 1 KiB of 2^64 is 2^64 as a double, which has no __u64: the double below
 	 * it instead, whose amount the line after next replaces with the cap, as it would have.
-	 * Not raised to x as a double: above 2^53 that can lie a granule above x itself.
+	 * Not raised to x as a double: above 2^53 that can lie a granule above x itself. Below
+	 * the cap as a double, the product is below the cap (the cap rounds to the nearest
+	 * double, so none lies between them): only the cap's own test gives the cap.
 	 */
 	w = w < 0x1.fffffffffffffp63 ? w : 0x1.fffffffffffffp63;
 	b = (__u64)w & l->mask[k];
 	b = b < l->x[k] ? l->x[k] : b;
-	b = v >= l->cap_d[k] ? l->cap[k] : b;
-	/* Only above 2^53, where the cap as a double may lie above the cap itself. */
-	if (b > l->cap[k] || (b == l->cap[k] && v < l->cap_d[k]))
-		b = prev_boundary(l, k, l->cap[k]);
-	return b;
+	return v >= l->cap_d[k] ? l->cap[k] : b;
 }
 
 /* --- the level --------------------------------------------------------------------- */
