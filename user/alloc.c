@@ -1582,7 +1582,7 @@ static void give_way(struct ctx *c, __u32 i, __u32 dropped, const struct give_wa
  * give_way() over VMs [first, end) when their floors are their demands (demand_floors()) and
  * the demands are the last kind to give way, in part or whole. demand_floors() left a VM held
  * by its demand with no layer above it (floor = in-use floor = demand) and no margin was
- * lowered (margins_give_way() does not run then); a VM under pressure or at its minimum is
+ * lowered (holds_give_way() does not run then); a VM under pressure or at its minimum is
  * not in the kinds given way. So each VM held by its demand keeps its share of that, and
  * nothing else is to be worked out. give_way(), layer by layer, made such a plan 6% slower;
  * the two gave the same plans on 188,076 random hosts. A change to give_way() or to those
@@ -1631,47 +1631,6 @@ static inline __u64 core_of(const struct ctx *c, __u32 i)
 }
 
 /*
- * A margin does not hold against a heavier VM's need, but for its core. Of the VMs in
- * need[0..nn) (those that may_need()) the heaviest short of its need sets the weight; the
- * VMs of margin[0..nm) (whose floor is their in-use floor, above their demand) lighter than
- * that lose their margin above the core, and floors and margins lose it too. Where the memory
- * goes is the fill's to say, by weight. Returns whether any VM lost some.
- */
-static bool margins_give_way(struct ctx *c, const __u32 *need, size_t nn, const __u32 *margin,
-			     size_t nm, struct sum128 *floors, struct sum128 *margins)
-{
-	__u32 weight = 0; /* the heaviest need's weight + 1; 0: none */
-	bool lowered = false;
-
-	for (size_t k = 0; k < nn; k++) {
-		__u32 w = c->s[need[k]].weight + 1;
-
-		if (w > weight && is_short_of_need(c, need[k]))
-			weight = w;
-	}
-	for (size_t k = 0; k < nm; k++) {
-		__u32 i = margin[k];
-		__u64 core = core_of(c, i), step, lost;
-
-		if (c->s[i].weight + 1 >= weight || c->w[i].used_bytes <= core)
-			continue;
-		/* Within its step: a shrink is no faster for being a heavier VM's need. */
-		step = step_floor(c->h, c->w[i].held_bytes, gran_of(&c->s[i]));
-		/* The floor was the in-use floor; now the higher of the two, or the minimum. */
-		lost = c->s[i].floor_bytes;
-		hold_floor(c, i, step > core ? step : core,
-			   step > core ? ALLOC_SHRINK_STEP : ALLOC_HOLD_IN_USE,
-			   c->w[i].ideal_bytes);
-		set_layers(c, i);
-		lost -= c->s[i].floor_bytes;
-		sum_sub(floors, lost);
-		sum_sub(margins, lost);
-		lowered = true;
-	}
-	return lowered;
-}
-
-/*
  * Adds VM i's layers to the sums of set_limits(): its floor, its demand and margin layers, and
  * its own layer to the excess of its cause. Inline, the sums passed as locals stay in
  * registers; through excess[], they would go to memory.
@@ -1685,6 +1644,62 @@ static inline void add_layers(const struct ctx *c, __u32 i, struct sum128 *floor
 	sum_add(demand, y.demand - y.min);
 	sum_add(margin, y.used - y.demand);
 	sum_add(&excess[c->w[i].cause], y.floor - y.used);
+}
+
+/* Takes VM i's layers back out of the sums add_layers() added them to. */
+static void sub_layers(const struct ctx *c, __u32 i, struct sum128 *floors, struct sum128 *demand,
+		       struct sum128 *margin, struct sum128 *excess)
+{
+	struct layers y = layers_of(c, i);
+
+	sum_sub(floors, y.floor);
+	sum_sub(demand, y.demand - y.min);
+	sum_sub(margin, y.used - y.demand);
+	sum_sub(&excess[c->w[i].cause], y.floor - y.used);
+}
+
+/*
+ * Neither a margin nor hysteresis holds against a heavier VM's need: a margin keeps its core,
+ * hysteresis nothing (it only spares small moves, and a heavier VM's workload starved behind
+ * it in the lab), both within the step. Of the VMs in need[0..nn) (those that may_need()) the
+ * heaviest short of its need sets the weight; the VMs of held[0..nm) (whose floor is their
+ * in-use floor above their demand, or what they have by hysteresis) lighter than that come
+ * down to their step or their core, and the sums with them. A rate limit still holds: after
+ * such a shrink it is what keeps the next plan the same. Where the memory goes is the fill's
+ * to say, by weight. Returns the reasons that gave way, as bits.
+ */
+static __u32 holds_give_way(struct ctx *c, const __u32 *need, size_t nn, const __u32 *held,
+			    size_t nm, struct sum128 *floors, struct sum128 *demand,
+			    struct sum128 *margin, struct sum128 *excess)
+{
+	__u32 weight = 0, lowered = 0; /* weight: the heaviest need's weight + 1; 0: none */
+
+	for (size_t k = 0; k < nn; k++) {
+		__u32 w = c->s[need[k]].weight + 1;
+
+		if (w > weight && is_short_of_need(c, need[k]))
+			weight = w;
+	}
+	for (size_t k = 0; k < nm; k++) {
+		__u32 i = held[k], cause = c->w[i].cause;
+		__u64 core = core_of(c, i), step, to;
+
+		if (c->s[i].weight + 1 >= weight)
+			continue;
+		/* Within its step: a shrink is no faster for being a heavier VM's need. */
+		step = step_floor(c->h, c->w[i].held_bytes, gran_of(&c->s[i]));
+		to = step > core ? step : core;
+		if (c->s[i].floor_bytes <= to)
+			continue;
+		sub_layers(c, i, floors, demand, margin, excess);
+		/* Below its in-use floor, its margin gave way too. */
+		lowered |= 1U << cause | (__u32)(to < c->w[i].used_bytes) << ALLOC_HOLD_IN_USE;
+		hold_floor(c, i, to, step > core ? ALLOC_SHRINK_STEP : ALLOC_HOLD_IN_USE,
+			   c->w[i].ideal_bytes);
+		set_layers(c, i);
+		add_layers(c, i, floors, demand, margin, excess);
+	}
+	return lowered;
 }
 
 /*
@@ -1722,9 +1737,8 @@ static __u32 set_limits(struct ctx *c, __u32 first, __u32 end, __u64 budget, boo
 {
 	struct sum128 excess[NR_KINDS] = { 0 }, floors = { 0 }, demand = { 0 }, margin = { 0 };
 	struct give_way g = { .last = CAUSE_NONE };
-	__u32 dropped = 0, reasons, *need = c->l.todo, *has_margin = c->l.id;
+	__u32 dropped = 0, reasons, lowered = 0, *need = c->l.todo, *held = c->l.id;
 	size_t nn = 0, nm = 0;
-	bool lowered = false;
 	u128 sum;
 
 	if (used_short)
@@ -1736,13 +1750,14 @@ static __u32 set_limits(struct ctx *c, __u32 first, __u32 end, __u64 budget, boo
 			transition_floor(c, i, c->s[i].x_bytes);
 			add_layers(c, i, &floors, &demand, &margin, excess);
 			/* Stored always, kept when so: no branch to mispredict (lanes free). */
-			need[nn] = has_margin[nm] = i;
+			need[nn] = held[nm] = i;
 			nn += may_need(c, i);
-			nm += (w->cause == ALLOC_HOLD_IN_USE) &
-			      (w->used_bytes > w->demand_floor_bytes);
+			nm += ((w->cause == ALLOC_HOLD_IN_USE) &
+			       (w->used_bytes > w->demand_floor_bytes)) |
+			      (w->cause == ALLOC_HOLD_HYSTERESIS);
 		}
 	if (nn && nm)
-		lowered = margins_give_way(c, need, nn, has_margin, nm, &floors, &margin);
+		lowered = holds_give_way(c, need, nn, held, nm, &floors, &demand, &margin, excess);
 	sum_merge(&excess[ALLOC_HOLD_IN_USE], demand);
 	excess[KIND_MARGIN] = margin;
 	sum = sum_value(floors);
@@ -1766,7 +1781,7 @@ static __u32 set_limits(struct ctx *c, __u32 first, __u32 end, __u64 budget, boo
 				give_way(c, i, dropped, &g);
 		}
 	}
-	return reasons | (__u32)lowered << ALLOC_HOLD_IN_USE;
+	return reasons | lowered;
 }
 
 static enum alloc_reason reason_of(const struct ctx *c, __u32 i)
