@@ -93,8 +93,8 @@ static void print_dropped(__u32 dropped)
 {
 	const char *sep = "";
 
-	printf("limits given way (to fit the budget; an in-use margin also to a heavier VM's "
-	       "need): ");
+	printf("limits given way (to fit the budget; an in-use margin or hysteresis also to a "
+	       "heavier VM's need): ");
 	for (int r = 0; r < ALLOC_NR_REASONS; r++)
 		if (dropped & (1U << r)) {
 			printf("%s%s", sep, alloc_reason_name((enum alloc_reason)r));
