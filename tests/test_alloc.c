@@ -628,7 +628,8 @@ static void lighter_hysteresis_gives_way_to_heavier_need(void **state)
 	assert_target(t[0], 294 * MiB, ALLOC_WEIGHT); /* its demand and 10%: 293.7M */
 	assert_target(t[1], 256 * MiB, ALLOC_HOLD_IN_USE);
 	assert_target(t[2], 160 * MiB, ALLOC_MINIMUM); /* its step 153.9M, its minimum above */
-	assert_int_equal(s.dropped_reasons, 1U << ALLOC_HOLD_HYSTERESIS | 1U << ALLOC_HOLD_IN_USE);
+	/* Its in-use floor, 154M, is below its minimum: no margin gave way. */
+	assert_int_equal(s.dropped_reasons, 1U << ALLOC_HOLD_HYSTERESIS);
 	/* The next tick changes nothing. */
 	for (int i = 0; i < 3; i++) {
 		v[i].last_shrink_ns = t[i].target_bytes < v[i].assigned_bytes ? h.now_ns : 0;
@@ -1321,14 +1322,48 @@ static void ref_ideal(const struct scenario *sc, int g, __u64 *ret_lo, __u64 *re
 	}
 }
 
+/*
+ * Whether the budget dropped limits in the group of f: it drops the step first (drop_order), and
+ * a heavier VM's need, for which margins and hysteresis give way, never reports the step.
+ */
+static bool budget_dropped_limits(const struct group_facts *f, const struct result *r)
+{
+	return f->holds_dropped && (r->s.dropped_reasons & 1U << ALLOC_SHRINK_STEP);
+}
+
+/*
+ * Per group, the weight + 1 of the heaviest VM that has less than its need, its demand and 10%
+ * (at most its want) up to a granule, and that grows in the plan (when grown) or could (its
+ * want is above what it has); 0 when none has.
+ */
+static void need_claims(const struct scenario *sc, const struct result *r, bool grown, __u32 *claim)
+{
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct alloc_vm *v = &sc->v[i];
+		__u64 a = clamp_assigned(v), want = r->t[i].want_bytes;
+		__u64 g = v->granule_bytes ? v->granule_bytes : 4 * KiB;
+		__u64 d = v->demand_bytes < want ? v->demand_bytes : want;
+		__u64 m = d / 100 * ALLOC_IN_USE_MARGIN_PCT;
+		__u64 need = up_to_granule(m > want - d ? want : d + m, g, want);
+		int gr = group_of(sc, i);
+
+		if (gr >= 0 && (grown ? r->t[i].target_bytes > a : want > a) && a < need &&
+		    v->weight + 1 > claim[gr])
+			claim[gr] = v->weight + 1;
+	}
+}
+
 /* Transition limits, against the ideal of the same scenario. */
 static void check_limits(const struct scenario *sc, const struct result *r)
 {
 	const struct alloc_host *h = &sc->h;
 	static __u64 ideal_lo[MAX_VMS], ideal_hi[MAX_VMS];
 
+	__u32 claim[ALLOC_MAX_NODES + 1] = { 0 };
+
 	for (size_t g = 0; g < nr_groups(sc); g++)
 		ref_ideal(sc, (int)g, ideal_lo, ideal_hi);
+	need_claims(sc, r, false, claim);
 	for (size_t i = 0; i < sc->n; i++) {
 		const struct alloc_vm *v = &sc->v[i];
 		__u64 x = r->t[i].target_bytes, a = clamp_assigned(v);
@@ -1368,9 +1403,12 @@ static void check_limits(const struct scenario *sc, const struct result *r)
 		check(a - x <= (step > g ? step : g) || (dropped & 1U << ALLOC_SHRINK_STEP),
 		      "vm %zu shrunk by %llu from %llu, step %llu", i, (unsigned long long)(a - x),
 		      (unsigned long long)a, (unsigned long long)step);
+		/* Hysteresis gives way to the budget (after the step) or to a heavier VM's need. */
 		check(ideal_hi[i] >= a ||
 			      (u128)(a - ideal_lo[i]) * 100 >= (u128)a * h->hysteresis_pct ||
-			      (dropped & 1U << ALLOC_HOLD_HYSTERESIS),
+			      ((dropped & 1U << ALLOC_HOLD_HYSTERESIS) &&
+			       ((dropped & 1U << ALLOC_SHRINK_STEP) ||
+				v->weight + 1 < claim[group_of(sc, i)])),
 		      "vm %zu shrunk though its ideal %llu is within hysteresis of %llu", i,
 		      (unsigned long long)ideal_lo[i], (unsigned long long)a);
 	}
@@ -1393,21 +1431,9 @@ static __u64 core_floor(const struct alloc_vm *v)
  */
 static void check_needs_first(const struct scenario *sc, const struct result *r)
 {
-	__u32 claim[ALLOC_MAX_NODES + 1] = { 0 }; /* per group: heaviest grower's weight + 1 */
-	const __u32 upper =
-		1U << ALLOC_SHRINK_STEP | 1U << ALLOC_HOLD_HYSTERESIS | 1U << ALLOC_HOLD_RATE;
+	__u32 claim[ALLOC_MAX_NODES + 1] = { 0 };
 
-	for (size_t i = 0; i < sc->n; i++) {
-		const struct alloc_vm *v = &sc->v[i];
-		u128 d = v->demand_bytes,
-		     need = d + v->demand_bytes / 100 * ALLOC_IN_USE_MARGIN_PCT;
-		__u64 a = clamp_assigned(v), want = r->t[i].want_bytes;
-		int g = group_of(sc, i);
-
-		need = need < want ? need : want;
-		if (g >= 0 && r->t[i].target_bytes > a && a < need && v->weight + 1 > claim[g])
-			claim[g] = v->weight + 1;
-	}
+	need_claims(sc, r, true, claim);
 	for (size_t i = 0; i < sc->n; i++) {
 		const struct alloc_vm *v = &sc->v[i];
 		int g = group_of(sc, i);
@@ -1418,8 +1444,7 @@ static void check_needs_first(const struct scenario *sc, const struct result *r)
 		group_facts(sc, r, g, &f);
 		if (r->t[i].reason != ALLOC_HOLD_IN_USE && r->t[i].reason != ALLOC_HOLD_HYSTERESIS)
 			continue;
-		check(r->t[i].target_bytes <= core_floor(v) ||
-			      (f.holds_dropped && (r->s.dropped_reasons & upper)),
+		check(r->t[i].target_bytes <= core_floor(v) || budget_dropped_limits(&f, r),
 		      "vm %zu (weight %u) kept %llu (%s), above its demand and 5%% %llu, while a "
 		      "VM "
 		      "of weight %u grew short of its need",

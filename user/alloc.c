@@ -1682,7 +1682,7 @@ static __u32 holds_give_way(struct ctx *c, const __u32 *need, size_t nn, const _
 	}
 	for (size_t k = 0; k < nm; k++) {
 		__u32 i = held[k], cause = c->w[i].cause;
-		__u64 core = core_of(c, i), step, to;
+		__u64 core = core_of(c, i), step, to, used;
 
 		if (c->s[i].weight + 1 >= weight)
 			continue;
@@ -1691,13 +1691,15 @@ static __u32 holds_give_way(struct ctx *c, const __u32 *need, size_t nn, const _
 		to = step > core ? step : core;
 		if (c->s[i].floor_bytes <= to)
 			continue;
+		used = c->w[i].used_bytes;
 		sub_layers(c, i, floors, demand, margin, excess);
-		/* Below its in-use floor, its margin gave way too. */
-		lowered |= 1U << cause | (__u32)(to < c->w[i].used_bytes) << ALLOC_HOLD_IN_USE;
 		hold_floor(c, i, to, step > core ? ALLOC_SHRINK_STEP : ALLOC_HOLD_IN_USE,
 			   c->w[i].ideal_bytes);
 		set_layers(c, i);
 		add_layers(c, i, floors, demand, margin, excess);
+		/* Below its in-use floor (which is its minimum at least), its margin gave way too.
+		 */
+		lowered |= 1U << cause | (__u32)(c->s[i].floor_bytes < used) << ALLOC_HOLD_IN_USE;
 	}
 	return lowered;
 }
