@@ -605,7 +605,7 @@ static void lighter_margin_gives_way_to_heavier_need(void **state)
 
 /*
  * The lab's test 5 of 2026-11-27, as dynmemd saw it for five minutes: heavy's workload could
- * not grow (its guest used 267M of 283M) while steady, lighter, sat 11M above its want, held
+ * not grow (its guest used 267M of 283M) while steady, lighter, sat 3M above its want, held
  * there by hysteresis. Hysteresis spares small moves; it does not hold against a heavier VM's
  * need, and steady comes down within its step.
  */

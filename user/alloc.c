@@ -299,7 +299,7 @@ static inline __u64 amount_at(const struct lanes *l, size_t k, double lam)
 
 	/*
 	 * A cap within 1 KiB of 2^64 is 2^64 as a double, which has no __u64: the double below
-	 * it instead, whose amount the line after next replaces with the cap, as it would have.
+	 * it instead, whose amount the return replaces with the cap, as it would have.
 	 * Not raised to x as a double: above 2^53 that can lie a granule above x itself. Below
 	 * the cap as a double, the product is below the cap (the cap rounds to the nearest
 	 * double, so none lies between them): only the cap's own test gives the cap.
@@ -1697,8 +1697,7 @@ static __u32 holds_give_way(struct ctx *c, const __u32 *need, size_t nn, const _
 			   c->w[i].ideal_bytes);
 		set_layers(c, i);
 		add_layers(c, i, floors, demand, margin, excess);
-		/* Below its in-use floor (which is its minimum at least), its margin gave way too.
-		 */
+		/* Below its in-use floor (its minimum at least), its margin gave way too. */
 		lowered |= 1U << cause | (__u32)(c->s[i].floor_bytes < used) << ALLOC_HOLD_IN_USE;
 	}
 	return lowered;
