@@ -1461,13 +1461,6 @@ static void run_plan(const struct scenario *sc, struct result *r)
 	check(rc == 0, "alloc_plan: %d", rc);
 }
 
-static __u64 env_u64(const char *name, __u64 def)
-{
-	const char *s = getenv(name);
-
-	return s && *s ? strtoull(s, NULL, 0) : def;
-}
-
 static void random_scenarios(void **state)
 {
 	static struct scenario sc, fresh, odd, again;

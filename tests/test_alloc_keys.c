@@ -86,13 +86,6 @@ static size_t check_from(const struct one_lane *o, __u64 b, __u64 seed)
 	return checked;
 }
 
-static __u64 env_u64(const char *name, __u64 def)
-{
-	const char *s = getenv(name);
-
-	return s && *s ? strtoull(s, NULL, 0) : def;
-}
-
 static void amount_reaches_each_boundary_at_its_key(void **state)
 {
 	__u64 seed = env_u64("ALLOC_TEST_SEED", 1), count = env_u64("ALLOC_TEST_SCENARIOS", 100000);

@@ -90,13 +90,6 @@ static void random_host(struct alloc_host *h, struct alloc_vm *v, size_t n)
 	h->budget_bytes = h->node_budget_bytes[0];
 }
 
-static __u64 env_u64(const char *name, __u64 def)
-{
-	const char *s = getenv(name);
-
-	return s && *s ? strtoull(s, NULL, 0) : def;
-}
-
 /* Field by field: the padding of a struct written whole is anything. */
 static bool same_target(const struct alloc_target *a, const struct alloc_target *b)
 {
